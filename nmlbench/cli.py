@@ -1,0 +1,63 @@
+"""The `nmlbench` command: one verb per stage, each defined in its stage's own `cli.py`.
+
+    nmlbench noise --type sym --rate 10% --dataset mini
+    nmlbench run                       # the whole mini study on a laptop CPU
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from nmlbench import __version__
+from nmlbench.errors import UserError
+
+# Each module defines `add_parser(subparsers)`; its parser sets `func(args) -> int`.
+# Only verbs that work are listed here, so `nmlbench --help` never offers a stub.
+VERB_MODULES: list[str] = [
+]
+
+EPILOG = """examples:
+  nmlbench noise --dataset mini --type sym --rate 10%      # noisy labels for the mini benchmark
+  nmlbench noise audit nmlbench-out/noisy/mini/sym10-s0/manifest.parquet
+  nmlbench mini build                                     # generate the built-in mini benchmark
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nmlbench",
+        description="Benchmark suite for noisy pre-training: inject noise, pretrain, evaluate, compare.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"nmlbench {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for name in VERB_MODULES:
+        importlib.import_module(name).add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        print(f"nmlbench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nmlbench: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())

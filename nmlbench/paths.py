@@ -1,0 +1,16 @@
+"""Where outputs go: $NMLBENCH_ROOT, else ./nmlbench-out; the mini data cache under it."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def output_root(root: str | Path | None = None) -> Path:
+    """The root for noise manifests, checkpoints, features and results."""
+    return Path(root or os.environ.get("NMLBENCH_ROOT") or "nmlbench-out")
+
+
+def data_root(root: str | Path | None = None) -> Path:
+    """Where datasets live (--data-root, else $NMLBENCH_DATA, else ~/.cache/nmlbench/data)."""
+    env = os.environ.get("NMLBENCH_DATA")
+    return Path(root or env or Path.home() / ".cache" / "nmlbench" / "data")
