@@ -1,0 +1,261 @@
+"""Every check a staged submission must pass; each failure becomes one line in the rejection.
+
+Only JSON (`json.loads`) and parquet (`pyarrow`) are ever parsed: nothing from a submission is
+unpickled, imported or executed. Metrics are recomputed from the predictions and the task's own
+test labels with `nmlbench.eval.metrics`, so a record can only claim what its predictions show.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from nmlbench.eval.metrics import macro_f1, top1  # the very functions `evaluate` used
+from nmlbench.io import sha256_file
+from nmlbench.leaderboard.catalog import TaskCatalog
+from nmlbench.leaderboard.schema import schema_errors
+
+METRIC_TOLERANCE = 0.01  # percentage points: records may round to two decimals
+PRED_COLUMNS = {"sample_id": pa.string(), "label": pa.int64(), "pred": pa.int64()}
+
+
+@dataclass
+class Findings:
+    """What the checks learnt: the reasons to reject, and the parsed content when valid."""
+
+    reasons: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)  # file name -> record
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise ValueError(f"duplicate key(s) {dup}")
+    return dict(pairs)
+
+
+def read_json_strict(path: Path, rel: str, reasons: list[str]) -> Any | None:
+    """UTF-8, standard JSON only (no NaN/Infinity, no duplicate keys); None and a reason otherwise."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        reasons.append(f"{rel}: not UTF-8 (byte {e.start}); save the file as UTF-8")
+        return None
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
+    except (ValueError, RecursionError) as e:
+        reasons.append(f"{rel}: not valid JSON ({str(e).splitlines()[0][:120]})")
+        return None
+
+
+def _layout(root: Path, reasons: list[str]) -> tuple[list[Path], set[str]]:
+    """Records at the top, predictions under predictions/: anything else is refused."""
+    records, preds = [], set()
+    for p in sorted(q for q in root.rglob("*") if q.is_file()):
+        rel = p.relative_to(root).as_posix()
+        if rel == "submission.json":
+            continue
+        if "/" not in rel and rel.endswith(".json"):
+            records.append(p)
+        elif rel.startswith("predictions/") and rel.count("/") == 1 and rel.endswith(".parquet"):
+            preds.add(rel)
+        else:
+            reasons.append(
+                f"{rel}: unexpected file; a submission holds submission.json, <run_id>.json "
+                "records and predictions/<run_id>.parquet only"
+            )
+    if not records:
+        reasons.append("no result records (*.json beside submission.json); copy them from results/<suite>/")
+    return records, preds
+
+
+def _read_predictions(path: Path, rel: str, reasons: list[str]) -> pa.Table | None:
+    with open(path, "rb") as f:
+        head = f.read(4)
+        f.seek(max(0, path.stat().st_size - 4))
+        tail = f.read(4)
+    if head != b"PAR1" or tail != b"PAR1":
+        reasons.append(f"{rel}: not a parquet file")
+        return None
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as e:
+        reasons.append(f"{rel}: unreadable parquet ({str(e)[:120]})")
+        return None
+    got = {f.name: f.type for f in table.schema}
+    if got.keys() != PRED_COLUMNS.keys() or any(not got[k].equals(t) for k, t in PRED_COLUMNS.items()):
+        want = ", ".join(f"{k}: {t}" for k, t in PRED_COLUMNS.items())
+        reasons.append(
+            f"{rel}: columns must be exactly ({want}), "
+            f"found ({', '.join(f'{k}: {t}' for k, t in got.items())})"
+        )
+        return None
+    if any(table.column(k).null_count for k in PRED_COLUMNS):
+        reasons.append(f"{rel}: contains null values")
+        return None
+    return table
+
+
+def _check_task(rec: dict[str, Any], rel: str, catalog: TaskCatalog, reasons: list[str]) -> bool:
+    t = rec["task"]
+    info = catalog.task(t["name"])
+    if info is None:
+        reasons.append(f"{rel}: unknown task {t['name']!r}; it must be a task nmlbench defines")
+        return False
+    if t["version"] != info.version:
+        reasons.append(
+            f"{rel}: task {t['name']!r} version {t['version']} does not exist here "
+            f"(current: {info.version}); re-evaluate with this nmlbench"
+        )
+        return False
+    for key in ("num_classes", "domain", "train_task"):
+        if t[key] != getattr(info, key):
+            reasons.append(f"{rel}: task.{key} is {t[key]!r} but {t['name']!r} has {getattr(info, key)!r}")
+            return False
+    return True
+
+
+def _check_predictions(
+    rec: dict[str, Any], rel: str, table: pa.Table, catalog: TaskCatalog, reasons: list[str]
+) -> None:
+    ids = np.asarray(table.column("sample_id").to_pylist(), dtype=str)
+    labels = table.column("label").to_numpy()
+    preds = table.column("pred").to_numpy()
+    if len(ids) != rec["predictions"]["n"]:
+        reasons.append(f"{rel}: predictions.n is {rec['predictions']['n']} but the file has {len(ids)} rows")
+    true_ids, true_labels = catalog.truth(rec["task"]["name"])
+    if len(ids) != len(true_ids) or not np.array_equal(ids, true_ids):
+        reasons.append(
+            f"{rel}: sample ids differ from the test split of {rec['task']['name']!r} "
+            f"({len(ids)} rows vs {len(true_ids)}); predict every test sample, in split order"
+        )
+        return
+    if not np.array_equal(labels, true_labels):
+        reasons.append(
+            f"{rel}: the label column differs from the task's ground truth in "
+            f"{int((labels != true_labels).sum())} rows"
+        )
+        return
+    k = rec["task"]["num_classes"]
+    if preds.min() < 0 or preds.max() >= k:
+        reasons.append(f"{rel}: predictions outside the class range [0, {k - 1}]")
+        return
+    for name, fn in (("top1", top1), ("macro_f1", macro_f1)):
+        value = fn(true_labels, preds)
+        if abs(value - rec["metrics"][name]) > METRIC_TOLERANCE:
+            reasons.append(
+                f"{rel}: metrics.{name} claims {rec['metrics'][name]} but the predictions give {value:.4f}"
+            )
+
+
+def _check_provenance(rec: dict[str, Any], rel: str, reasons: list[str]) -> None:
+    m = rec["model"]
+    if not m["checkpoint_sha256"]:
+        reasons.append(
+            f"{rel}: model.checkpoint_sha256 is missing; evaluate a checkpoint whose weights hash is known"
+        )
+    if m["noise"] is not None and not m["manifest_sha256"]:
+        reasons.append(f"{rel}: model.manifest_sha256 is missing for a model pretrained on noisy data")
+
+
+def check_record(
+    root: Path, path: Path, pred_files: set[str], catalog: TaskCatalog, findings: Findings
+) -> None:
+    """Schema, file links, hashes, task, provenance and recomputed metrics of one record."""
+    rel, reasons = path.name, findings.reasons
+    rec = read_json_strict(path, rel, reasons)
+    if rec is None:
+        return
+    errors = schema_errors(rec, "result")
+    if errors:
+        reasons.extend(f"{rel}: schema: {e}" for e in errors)
+        return
+    if path.stem != rec["run_id"]:
+        reasons.append(f"{rel}: the file must be named after its run_id ({rec['run_id']}.json)")
+    ppath = rec["predictions"]["path"]
+    if ppath not in pred_files:
+        reasons.append(f"{rel}: its predictions file {ppath} is missing")
+        return
+    if sha256_file(root / ppath) != rec["predictions"]["sha256"]:
+        reasons.append(f"{rel}: predictions.sha256 does not match {ppath} (file changed after evaluation?)")
+        return
+    _check_provenance(rec, rel, reasons)
+    if _check_task(rec, rel, catalog, reasons):
+        table = _read_predictions(root / ppath, ppath, reasons)
+        if table is not None:
+            _check_predictions(rec, rel, table, catalog, reasons)
+    findings.records[rel] = rec
+
+
+def check_duplicates(findings: Findings, seen_hashes: dict[str, str]) -> None:
+    """Byte-identical predictions inside this submission or already on the leaderboard."""
+    first: dict[str, str] = {}
+    for rel, rec in sorted(findings.records.items()):
+        h = rec["predictions"]["sha256"]
+        if h in first:
+            findings.reasons.append(f"{rel}: its predictions are byte-identical to those of {first[h]}")
+        elif h in seen_hashes:
+            findings.reasons.append(f"{rel}: its predictions were already submitted (in {seen_hashes[h]})")
+        first.setdefault(h, rel)
+
+
+def check_completeness(findings: Findings, catalog: TaskCatalog) -> None:
+    """Every (suite, model, method, seed) must cover every task of its suite."""
+    groups: dict[tuple[str, str, str, int], set[str]] = defaultdict(set)
+    for rec in findings.records.values():
+        groups[(rec["suite"], rec["model"]["name"], rec["method"]["name"], rec["seed"])].add(
+            rec["task"]["name"]
+        )
+    for suite in sorted({key[0] for key in groups}):
+        if catalog.suite_tasks(suite) is None:
+            findings.reasons.append(f"suite {suite!r} is unknown; records must name an nmlbench suite")
+    for (suite, model, method, seed), tasks in sorted(groups.items()):
+        required = catalog.suite_tasks(suite)
+        if required is None:
+            continue
+        missing = sorted(set(required) - tasks)
+        extra = sorted(tasks - set(required))
+        if missing:
+            findings.reasons.append(
+                f"{model} / {method} / seed {seed}: missing task(s) {', '.join(missing)} of suite {suite!r}"
+            )
+        if extra:
+            findings.reasons.append(
+                f"{model} / {method} / seed {seed}: task(s) {', '.join(extra)} are not in suite {suite!r}"
+            )
+
+
+def check_submission(root: Path, catalog: TaskCatalog, seen_hashes: dict[str, str]) -> Findings:
+    """Run every check on the staged submission at `root`."""
+    findings = Findings()
+    meta_path = root / "submission.json"
+    if not meta_path.is_file():
+        findings.reasons.append("submission.json is missing; see leaderboard/README.md for its fields")
+    else:
+        meta = read_json_strict(meta_path, "submission.json", findings.reasons)
+        if meta is not None:
+            errors = schema_errors(meta, "submission")
+            findings.reasons.extend(f"submission.json: schema: {e}" for e in errors)
+            findings.meta = meta if not errors else {}
+    records, preds = _layout(root, findings.reasons)
+    for path in records:
+        check_record(root, path, preds, catalog, findings)
+    referenced = {r["predictions"]["path"] for r in findings.records.values()}
+    findings.reasons.extend(f"{p}: no record refers to it" for p in sorted(preds - referenced))
+    check_duplicates(findings, seen_hashes)
+    if findings.records:
+        check_completeness(findings, catalog)
+    return findings

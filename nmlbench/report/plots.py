@@ -1,0 +1,186 @@
+"""The figures (seaborn/matplotlib, PNG + SVG): spectra, SVE/LSVR vs noise, accuracy vs noise, deltas.
+
+Every function takes the tables from `aggregate` (or spectrum rows) and returns a Figure;
+`save` writes it twice with fixed metadata, so the same inputs give the same files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never open a window (CI, SLURM nodes)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from nmlbench.errors import UserError  # noqa: E402
+from nmlbench.io import atomic_path  # noqa: E402
+
+plt.rcParams["svg.hashsalt"] = "nmlbench"  # deterministic element ids in SVG output
+FORMATS = ("png", "svg")
+
+
+def save(fig: plt.Figure, stem: Path, formats: Iterable[str] = FORMATS) -> list[Path]:
+    """Write `stem.png` / `stem.svg` atomically; no date or version stamps, so reruns are identical."""
+    out = []
+    for ext in formats:
+        dest = stem.with_suffix(f".{ext}")
+        meta = {"Date": None} if ext == "svg" else {"Software": None}
+        with atomic_path(dest) as tmp:
+            fig.savefig(tmp, format=ext, dpi=120, bbox_inches="tight", metadata=meta)
+        out.append(dest)
+    plt.close(fig)
+    return out
+
+
+def _pct(rate: pd.Series) -> pd.Series:
+    return (rate * 100).round(6)
+
+
+def spectra_figure(spectra: pd.DataFrame, top: int = 256) -> plt.Figure:
+    """Singular values (log scale) by index, one line per noise rate, one panel per model."""
+    models = sorted(spectra["model"].unique())
+    fig, axes = plt.subplots(1, len(models), figsize=(max(7.0, 5 * len(models)), 3.8), squeeze=False)
+    palette = sns.color_palette("viridis", n_colors=max(spectra["noise_rate"].nunique(), 2))
+    rates = sorted(spectra["noise_rate"].unique())
+    for ax, model in zip(axes[0], models, strict=True):
+        sub = spectra[spectra.model == model]
+        for rate in rates:
+            group = sub[sub.noise_rate == rate]
+            if group.empty:
+                continue
+            # Stop at the numerical rank: row centring leaves one ~0 value that would flatten the log axis.
+            k = min(top, int(group["rank"].min()), min(len(v) for v in group.singular_values))
+            mean = np.mean([np.asarray(v[:k]) for v in group.singular_values], axis=0)
+            ax.plot(
+                np.arange(1, k + 1),
+                np.maximum(mean, 1e-12),
+                color=palette[rates.index(rate)],
+                label=f"{rate * 100:g}%",
+            )
+        ax.set_yscale("log")
+        ax.set(title=str(model), xlabel="index i", ylabel="singular value σᵢ")
+        ax.legend(title="noise rate", fontsize=8)
+    fig.suptitle("Feature spectra per pretraining noise rate (mean over tasks and seeds)")
+    fig.tight_layout()
+    return fig
+
+
+def spectrum_metrics_figure(spectra: pd.DataFrame) -> plt.Figure:
+    """SVE and LSVR (-log σ₁/Σσ) against noise rate, one line per model, band = sd over tasks/seeds."""
+    data = spectra.assign(noise_pct=_pct(spectra["noise_rate"]))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, col, label in ((axes[0], "sve", "SVE"), (axes[1], "lsvr_neglog", "LSVR = −log(σ₁/Σσ)")):
+        sns.lineplot(data=data, x="noise_pct", y=col, hue="model", marker="o", errorbar="sd", ax=ax)
+        ax.set(xlabel="pretraining noise rate (%)", ylabel=label, title=f"{label} vs noise")
+    axes[0].get_legend().remove()
+    sns.move_legend(axes[1], "upper left", bbox_to_anchor=(1.02, 1))
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_figure(cells: pd.DataFrame, metric_name: str = "Top-1 (%)") -> plt.Figure:
+    """ID and OOD average accuracy against noise rate, one line per method (style: model)."""
+    data = cells.dropna(subset=["noise_rate"]).assign(noise_pct=lambda d: _pct(d["noise_rate"]))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=False)
+    style = "model" if data["model"].nunique() > 1 else None
+    for ax, col, title in (
+        (axes[0], "id_avg", "in-distribution"),
+        (axes[1], "ood_avg", "out-of-distribution"),
+    ):
+        if data[col].notna().any():
+            sns.lineplot(
+                data=data, x="noise_pct", y=col, hue="method", style=style, marker="o", errorbar="sd", ax=ax
+            )
+        ax.set(xlabel="pretraining noise rate (%)", ylabel=f"{title} avg {metric_name}", title=title)
+    if axes[0].get_legend() is not None:  # one legend, outside the data
+        axes[0].get_legend().remove()
+    if axes[1].get_legend() is not None:
+        sns.move_legend(axes[1], "upper left", bbox_to_anchor=(1.02, 1))
+    fig.tight_layout()
+    return fig
+
+
+def delta_heatmap_figure(summary: pd.DataFrame, tasks: list[str]) -> plt.Figure:
+    """Per-task mean delta vs the clean checkpoint, rows = model / noise / method (noisy rows only)."""
+    noisy = summary[summary.noise_rate > 0].sort_values(["model", "noise_rate", "method"], kind="mergesort")
+    if noisy.empty:
+        raise UserError("no noisy (rate > 0) rows to compare with a clean checkpoint; add a noise sweep")
+    labels = [f"{r.model} · {r.noise_rate * 100:g}% · {r.method}" for r in noisy.itertuples()]
+    mat = pd.DataFrame(noisy[[f"{t}_delta_mean" for t in tasks]].to_numpy(), index=labels, columns=tasks)
+    lim = float(np.nanmax(np.abs(mat.to_numpy()))) if np.isfinite(mat.to_numpy()).any() else 1.0
+    fig, ax = plt.subplots(figsize=(1.4 * len(tasks) + 4, 0.45 * len(labels) + 1.6))
+    sns.heatmap(
+        mat,
+        annot=True,
+        fmt="+.1f",
+        cmap="RdBu",
+        center=0.0,
+        vmin=-lim,
+        vmax=lim,
+        cbar_kws={"label": "Δ vs clean (points)"},
+        ax=ax,
+    )
+    ax.set(xlabel="task", ylabel="", title="Per-task change vs the clean (0 %) checkpoint")
+    fig.tight_layout()
+    return fig
+
+
+def load_spectra(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Spectrum rows from result records with a `spectrum` block and from `nmlbench spectrum` records."""
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        rec = json.loads(Path(path).read_text(encoding="utf-8"))
+        spec = rec.get("spectrum")
+        if rec.get("format") not in ("nmlbench-result", "nmlbench-spectrum") or not spec:
+            continue
+        noise = rec["model"].get("noise") or {}
+        rows.append(
+            {
+                "model": rec["model"]["arch"],
+                "model_name": rec["model"]["name"],
+                "noise_rate": float(noise.get("rate", np.nan)),
+                "task": rec["task"]["name"],
+                "centring": spec["centring"],
+                "sve": spec["sve"],
+                "lsvr_neglog": spec["lsvr_neglog"],
+                "lsvr_ratio": spec["lsvr_ratio"],
+                "rank": spec["rank"],
+                "singular_values": spec.get("singular_values") or [],
+            }
+        )
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    # The same model/task spectrum is attached to every method's record: keep one copy.
+    return df.drop_duplicates(["model_name", "task", "centring"]).reset_index(drop=True)
+
+
+def make_all(
+    cells: pd.DataFrame,
+    summary: pd.DataFrame,
+    tasks: list[str],
+    spectra: pd.DataFrame,
+    out_dir: Path,
+    metric_name: str = "Top-1 (%)",
+) -> dict[str, list[Path]]:
+    """Every figure the data supports, as {name: [png, svg]}; skipped ones are simply absent."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    figs: dict[str, list[Path]] = {}
+    if cells.noise_rate.notna().any():  # models nmlbench did not pretrain have no noise rate to plot against
+        figs["accuracy_vs_noise"] = save(accuracy_figure(cells, metric_name), out_dir / "accuracy_vs_noise")
+    if (summary.noise_rate > 0).any() and (summary.noise_rate == 0).any():
+        figs["delta_heatmap"] = save(delta_heatmap_figure(summary, tasks), out_dir / "delta_heatmap")
+    spectra = spectra.dropna(subset=["noise_rate"]) if not spectra.empty else spectra
+    if not spectra.empty:
+        figs["spectrum_vs_noise"] = save(spectrum_metrics_figure(spectra), out_dir / "spectrum_vs_noise")
+        with_values = spectra[spectra.singular_values.map(len) > 0]
+        if not with_values.empty:
+            figs["spectra"] = save(spectra_figure(with_values), out_dir / "spectra")
+    return figs

@@ -1,0 +1,126 @@
+"""Spectrum records: features of a task's test split from a frozen model -> metrics JSON.
+
+Features come from the evaluation stage's cache (`nmlbench.features.FeatureStore`), so a model
+already evaluated on a task is not run again. Records are written atomically and skipped when
+present; `attach` copies them into matching result records so the leaderboard can show them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nmlbench.errors import UserError
+from nmlbench.io import write_json
+from nmlbench.paths import output_root
+from nmlbench.spectrum.metrics import DEFAULT_TOP_K, analyse
+
+FORMAT = "nmlbench-spectrum"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SpectrumOptions:
+    """What to compute and where; the metric definitions are fixed (docs/spectrum.md)."""
+
+    centring: str = "row"  # row: the reference's per-row mean; column: per-feature mean
+    l2_normalise: bool = True  # the reference L2-normalises rows before centring
+    top_k: tuple[int, ...] = DEFAULT_TOP_K
+    batch_size: int = 256  # feature extraction only
+    pretrained: bool = True  # timm names: load the library's weights (False: seeded random init)
+    data_root: str | None = None
+    root: str | None = None  # output root ($NMLBENCH_ROOT)
+
+
+@dataclass(frozen=True)
+class Features:
+    """An (N, D) feature matrix with the provenance a record needs."""
+
+    x: np.ndarray
+    model: dict[str, Any]  # the `model` block of a result record
+    task: dict[str, Any]  # {"name", "version", "split"}
+
+
+def extract_test_features(model_ref: str, task: str, opts: SpectrumOptions) -> Features:
+    """Features of `task`'s test split from the frozen backbone `model_ref` (cached on disk)."""
+    from nmlbench.features.extract import FeatureConfig, FeatureStore, split_ref
+    from nmlbench.models.load import load_backbone
+    from nmlbench.tasks import get_task, load_split
+
+    spec = get_task(task)
+    split = load_split(spec, "test", data_root=opts.data_root, download=False)
+    backbone = load_backbone(model_ref, pretrained=opts.pretrained)
+    store = FeatureStore(backbone, FeatureConfig(batch_size=opts.batch_size), root=opts.root)
+    x = store.eval_features(split, split_ref(spec.name, spec.version, "test", split))
+    return Features(
+        x.numpy(),
+        dict(backbone.provenance),
+        {"name": spec.name, "version": int(spec.version), "split": "test"},
+    )
+
+
+def record_path(model_name: str, task: str, centring: str, root: str | None = None) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9._+=@-]+", "_", model_name).strip("_") or "model"
+    return output_root(root) / "spectrum" / safe / f"{task}__{centring}.json"
+
+
+def make_record(feats: Features, opts: SpectrumOptions) -> dict[str, Any]:
+    m = analyse(feats.x, opts.centring, opts.l2_normalise, opts.top_k)
+    return {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "model": feats.model,
+        "task": feats.task,
+        "spectrum": m.to_record(),
+    }
+
+
+def run_spectrum(
+    models: Sequence[str],
+    tasks: Sequence[str],
+    opts: SpectrumOptions,
+    features: Callable[[str, str, SpectrumOptions], Features] = extract_test_features,
+    progress: Callable[[Any], Any] = iter,
+) -> list[Path]:
+    """One record per (model, task); existing records are kept (resumable), new ones written atomically."""
+    written = []
+    for model_ref, task in progress([(m, t) for m in models for t in tasks]):
+        feats = features(model_ref, task, opts)
+        path = record_path(feats.model["name"], task, opts.centring, opts.root)
+        if not path.exists():
+            write_json(path, make_record(feats, opts))
+        written.append(path)
+    return written
+
+
+def _same_model(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if a.get("checkpoint_sha256") and b.get("checkpoint_sha256"):
+        return a["checkpoint_sha256"] == b["checkpoint_sha256"]
+    return a.get("name") == b.get("name")
+
+
+def attach(spectrum_records: Sequence[Path], results_dir: str | Path) -> list[Path]:
+    """Copy each spectrum into every result record of the same model and task; return the updated files."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise UserError(f"{results_dir} is not a folder of result records; pass results/<suite>")
+    spectra = [json.loads(Path(p).read_text(encoding="utf-8")) for p in spectrum_records]
+    updated = []
+    for path in sorted(results_dir.glob("*.json")):
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        if rec.get("format") != "nmlbench-result":
+            continue
+        for spec in spectra:
+            if spec["task"]["name"] == rec["task"]["name"] and _same_model(spec["model"], rec["model"]):
+                if rec.get("spectrum") != spec["spectrum"]:
+                    rec["spectrum"] = spec["spectrum"]
+                    write_json(path, rec)
+                    updated.append(path)
+                break
+    return updated
