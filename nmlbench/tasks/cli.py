@@ -1,0 +1,56 @@
+"""`nmlbench tasks`: list the registered tasks (name, domain, classes, source, licence, version).
+
+    nmlbench tasks list --suite paper
+"""
+from __future__ import annotations
+
+import argparse
+
+from nmlbench.config import dump_config
+
+EPILOG = """examples:
+  nmlbench tasks list                  # every built-in task
+  nmlbench tasks list --suite mini     # the tasks one suite evaluates, in order
+  nmlbench tasks show cifar10          # the resolved definition of one task (name or YAML path)
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("tasks", help="list and show downstream task definitions",
+                                   description=__doc__, epilog=EPILOG,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="tasks_cmd", metavar="COMMAND", required=True)
+    p = sub.add_parser("list", help="a table of tasks", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--suite", default=None,
+                   help="only the tasks of this suite (mini, paper, imagenet-shifts, ...)")
+    p = sub.add_parser("show", help="print one task's resolved definition", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("task", help="task name or task YAML path")
+    parser.set_defaults(func=run)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from nmlbench.tasks import get_suite, get_task, list_tasks
+
+    names = list(get_suite(args.suite).tasks) if args.suite else list_tasks()
+    rows = [("name", "domain", "classes", "version", "source", "licence")]
+    for name in names:
+        s = get_task(name)
+        dom = s.domain if s.domain == "id" else f"ood<-{s.train_task}"
+        rows.append((s.name, dom, str(s.num_classes), str(s.version), s.source, s.license))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + f"  {r[4]}  [{r[5]}]")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from nmlbench.tasks import get_task
+
+    print(dump_config(get_task(args.task)), end="")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"list": _list, "show": _show}[args.tasks_cmd](args)
