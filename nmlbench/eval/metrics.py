@@ -1,0 +1,35 @@
+"""Pure metric functions on label/prediction arrays (no torch), shared with the leaderboard."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def top1(labels: np.ndarray, preds: np.ndarray) -> float:
+    """Top-1 accuracy in percent."""
+    labels, preds = np.asarray(labels), np.asarray(preds)
+    if labels.shape != preds.shape or labels.size == 0:
+        raise ValueError(
+            f"need equal, non-empty label and prediction arrays, got {labels.shape} and {preds.shape}"
+        )
+    return float((labels == preds).mean() * 100.0)
+
+
+def macro_f1(labels: np.ndarray, preds: np.ndarray) -> float:
+    """Macro-averaged F1 in percent over the classes present in labels or predictions (sklearn's rule)."""
+    labels, preds = np.asarray(labels), np.asarray(preds)
+    if labels.shape != preds.shape or labels.size == 0:
+        raise ValueError(
+            f"need equal, non-empty label and prediction arrays, got {labels.shape} and {preds.shape}"
+        )
+    classes = np.union1d(labels, preds)
+    tp = np.array([np.sum((labels == c) & (preds == c)) for c in classes], dtype=np.float64)
+    fp = np.array([np.sum((labels != c) & (preds == c)) for c in classes], dtype=np.float64)
+    fn = np.array([np.sum((labels == c) & (preds != c)) for c in classes], dtype=np.float64)
+    denom = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return float(f1.mean() * 100.0)
+
+
+def compute_metrics(labels: np.ndarray, preds: np.ndarray) -> dict[str, float]:
+    return {"top1": top1(labels, preds), "macro_f1": macro_f1(labels, preds)}

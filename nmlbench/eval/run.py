@@ -1,0 +1,212 @@
+"""Evaluation grid: (model, method, task, seed) cells -> result records; finished cells are skipped.
+
+    from nmlbench.eval import evaluate
+    paths = evaluate(["nmlbench-out/ckpt/tinyresnet.mini_sym10_s0"], ["lp", "nmtune"], "mini", [0])
+
+Cells that train on the same ID task share one fit: an OOD task's head is the one trained on its
+`train_task` (selected on that task's val split), so a job is (model, train task, methods, seeds)
+and it writes a record for the ID task and for each requested OOD task.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from nmlbench.config import dump_config, stable_key
+from nmlbench.errors import UserError
+from nmlbench.eval.config import (
+    EvalConfig,
+    load_eval_config,
+    method_config,
+    method_config_dict,
+    resolve_device,
+)
+from nmlbench.eval.job import fit_and_record, open_task_data
+from nmlbench.io import write_text
+from nmlbench.models.load import load_backbone
+from nmlbench.results.io import is_complete, make_run_id, record_path, safe_name
+from nmlbench.tuning import TUNERS
+
+# The last loaded backbone: consecutive jobs of one model (one per ID task) reuse it in-process.
+_LOADED: dict[tuple[str, bool, str, int], Any] = {}
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """Everything about a grid besides models, methods, suite and seeds."""
+
+    tasks: tuple[str, ...] = ()  # explicit tasks instead of (or narrowing) a suite
+    preset: str | None = None  # tuner preset; None: "mini" for the mini suite, else "reference"
+    config_path: str | None = None
+    overrides: tuple[str, ...] = ()
+    data_root: str | None = None
+    download: bool = False
+    launcher: str = "none"
+    slurm: Any = None  # nmlbench.launch.SlurmConfig
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: a model, the ID task whose splits train the heads, the tasks it reports."""
+
+    model: str
+    train_task: str
+    report_tasks: tuple[str, ...]
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...]
+    suite: str
+    root: str
+    options: EvalOptions = field(default_factory=EvalOptions)
+
+
+def tasks_api() -> Any:
+    """The task stage's module (imported lazily so tests can stand in a small fake)."""
+    return importlib.import_module("nmlbench.tasks")
+
+
+def resolve_tasks(suite: str | None, tasks: tuple[str, ...]) -> list[Any]:
+    """Task specs for a suite and/or explicit task names, in a stable order."""
+    api = tasks_api()
+    names: list[str] = []
+    if suite and suite != "custom":
+        s = api.get_suite(suite)
+        names = [*s.id_tasks, *s.ood_tasks]
+    if tasks:
+        names = [t for t in tasks if not names or t in names] if suite and suite != "custom" else list(tasks)
+        if suite and suite != "custom" and len(names) != len(tasks):
+            missing = sorted(set(tasks) - set(names))
+            raise UserError(
+                f"task(s) {', '.join(missing)} are not in suite {suite!r}; drop --suite or the task"
+            )
+    if not names:
+        raise UserError("no tasks to evaluate; pass --suite NAME or --task T[,T]")
+    return [api.get_task(n) for n in names]
+
+
+def plan_jobs(
+    models: list[str], methods: list[str], suite: str, seeds: list[int], root: str, options: EvalOptions
+) -> list[Job]:
+    """Group tasks by the ID task that trains them; one job per (model, train task)."""
+    specs = resolve_tasks(suite, options.tasks)
+    groups: dict[str, list[str]] = {}
+    for spec in specs:
+        train = spec.train_task if spec.domain == "ood" else spec.name
+        if spec.domain == "ood" and not train:
+            raise UserError(
+                f"OOD task {spec.name!r} names no train_task; add `train_task:` to its definition"
+            )
+        groups.setdefault(train, []).append(spec.name)
+    return [
+        Job(m, train, tuple(names), tuple(methods), tuple(seeds), suite, root, options)
+        for m in models
+        for train, names in groups.items()
+    ]
+
+
+def run_job(job: Job) -> list[str]:
+    """Run every unfinished (method, seed) of `job`; returns the record paths (as strings)."""
+    opts = job.options
+    cfg = load_eval_config(opts.preset or default_preset(job.suite), opts.config_path, opts.overrides)
+    backbone = None
+    data = None
+    out: list[str] = []
+    for method in job.methods:
+        tuner = TUNERS.get(method)(method_config(cfg, TUNERS.get(method).config_key))
+        key = config_key(cfg, tuner)
+        for seed in job.seeds:
+            paths = [
+                record_path(job.root, job.suite, make_run_id(_model_name(job.model), method, t, seed, key))
+                for t in job.report_tasks
+            ]
+            if all(is_complete(p) for p in paths):
+                log.info("skip %s %s %s s%d: finished", job.model, method, job.train_task, seed)
+                out += [str(p) for p in paths]
+                continue
+            if backbone is None:
+                backbone = _backbone(job.model, cfg.pretrained, resolve_device(cfg.device))
+                data = open_task_data(job, backbone, cfg)
+            tuner.check_backbone(backbone)
+            out += [str(p) for p in fit_and_record(tuner, method, seed, data, paths, cfg)]
+    return out
+
+
+def _backbone(ref: str, pretrained: bool, device: str) -> Any:
+    weights = Path(ref) / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns if weights.is_file() else 0  # a rewritten checkpoint reloads
+    key = (ref, pretrained, device, stamp)
+    if key not in _LOADED:
+        _LOADED.clear()  # keep one model in memory
+        _LOADED[key] = load_backbone(ref, pretrained=pretrained).to(device)
+    return _LOADED[key]
+
+
+def config_key(cfg: EvalConfig, tuner: Any) -> str:
+    return stable_key(method_config_dict(cfg, tuner.config_key, tuner.consumes))
+
+
+def default_preset(suite: str) -> str:
+    return "mini" if suite == "mini" else "reference"
+
+
+def _model_name(ref: str) -> str:
+    path = Path(ref)
+    return path.name if path.is_dir() else ref
+
+
+def evaluate(
+    models: list[str],
+    methods: list[str],
+    suite: str | None,
+    seeds: list[int],
+    root: str | Path | None = None,
+    options: EvalOptions | None = None,
+) -> list[Path]:
+    """Evaluate every (model, method, task, seed) cell; returns the record paths.
+
+    Args:
+        models: checkpoint dirs, timm names or `open_clip:<model>[:<pretrained>]`.
+        methods: names in TUNERS, or ["all"].
+        suite: "mini", "paper", "imagenet-shifts", ... or None with `options.tasks`.
+        seeds: tuning seeds.
+        root: output root (default $NMLBENCH_ROOT or ./nmlbench-out).
+        options: tasks, preset, overrides, data root, download, launcher.
+    """
+    from nmlbench.paths import output_root
+    from nmlbench.tuning import ALL_METHODS
+
+    options = options or EvalOptions()
+    methods = list(ALL_METHODS) if list(methods) == ["all"] else list(methods)
+    for m in methods:
+        TUNERS.get(m)  # unknown method -> did-you-mean, before any work
+    if not models:
+        raise UserError("no model given; pass --model REF (checkpoint dir, timm name or open_clip:NAME)")
+    cfg = load_eval_config(  # validates presets and overrides before any work
+        options.preset or default_preset(suite or "custom"), options.config_path, options.overrides
+    )
+    root_s = str(output_root(root))
+    # the resolved settings beside the records (each record also holds its method's section)
+    suite_dir = Path(root_s) / "results" / safe_name(suite or "custom")
+    write_text(suite_dir / "configs" / f"{stable_key(cfg)}.yaml", dump_config(cfg))
+    jobs = plan_jobs(list(models), methods, suite or "custom", list(seeds), root_s, options)
+    if options.launcher == "none":
+        results = [run_job(j) for j in tqdm(jobs, desc="evaluate", unit="job")]
+    else:
+        from nmlbench.launch import run_jobs
+
+        results = run_jobs(
+            run_job,
+            jobs,
+            launcher=options.launcher,
+            folder=Path(root_s) / "jobs" / "evaluate",
+            slurm=options.slurm or cfg.slurm,
+            name="nmlbench-evaluate",
+        )
+    return [Path(p) for paths in results for p in paths]

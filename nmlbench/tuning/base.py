@@ -1,0 +1,111 @@
+"""The tuner contract: a registered class that declares what it consumes and fits a predictor.
+
+eval/run.py routes on `Tuner.consumes` ("features": cached frozen features and view sources;
+"images": the backbone and the raw splits), never on the tuner's name.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from nmlbench.registry import Registry
+
+
+@dataclass
+class FeatureData:
+    """What a features-consuming tuner gets: eval features of train/val and augmented-view pairs."""
+
+    train: torch.Tensor  # (N, D) eval-transform features
+    train_labels: torch.Tensor  # (N,) int64
+    val: torch.Tensor  # (Nv, D)
+    val_labels: torch.Tensor
+    num_classes: int
+    views: Any = None  # a ViewSource (cached or fresh) when the tuner asked for views
+    device: str = "cpu"  # where the tuner trains; inputs stay on the CPU until used
+
+    def on_device(self) -> FeatureData:
+        """A copy whose eval features and labels live on `device` (views move per batch)."""
+        dev = torch.device(self.device)
+        return FeatureData(
+            self.train.to(dev),
+            self.train_labels.to(dev),
+            self.val.to(dev),
+            self.val_labels.to(dev),
+            self.num_classes,
+            self.views,
+            self.device,
+        )
+
+    def pair(self, indices: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two augmented views of the images at `indices` (CPU indices), on `device`."""
+        f_a, f_b = self.views.pair(indices.cpu(), gen)
+        return f_a.to(self.device), f_b.to(self.device)
+
+
+@dataclass
+class ImageData:
+    """What an images-consuming tuner gets: the frozen backbone and the raw task splits."""
+
+    backbone: Any  # nmlbench.models.Backbone
+    train: Any  # task split: split[i] -> (PIL image, label), .labels
+    val: Any
+    num_classes: int
+    train_transform: Any = None  # augmentation for training batches (None: the backbone's default)
+    device: str = "cpu"
+
+
+@dataclass
+class Fitted:
+    """A trained predictor plus what the result record reports about it."""
+
+    predict: Callable[[Any], np.ndarray]  # features (N, D) tensor or an image split -> logits (N, C)
+    trainable_params: int
+    total_params: int  # of the trained module(s); run.py adds the frozen backbone for feature tuners
+    best_epoch: int
+    val_top1: float
+
+
+class Tuner(ABC):
+    """One tuning method. Subclasses set `consumes` and `Config` (a frozen dataclass of defaults)."""
+
+    consumes: ClassVar[Literal["features", "images"]]
+    Config: ClassVar[type]
+    config_key: ClassVar[str]  # the method's section in EvalConfig (no dashes: `nmtune_lora`)
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+
+    def views_needed(self) -> int | None:
+        """Features tuners: cached augmented views wanted (0 = fresh reference views; None = none)."""
+        return None
+
+    def check_backbone(self, backbone: Any) -> None:
+        """Raise UserError early when this method cannot run on `backbone` (default: it can)."""
+        return None
+
+    @abstractmethod
+    def fit(self, data: FeatureData | ImageData, seed: int) -> Fitted:
+        """Train on `data.train`, select on `data.val`, return the predictor."""
+
+
+TUNERS: Registry[type[Tuner]] = Registry("tuning method")
+
+
+def count_params(*modules: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts over the given modules."""
+    params = [p for m in modules for p in m.parameters()]
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
+def top1(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Percentage of correct argmax predictions (selection metric during training)."""
+    if len(labels) == 0:
+        return 0.0
+    return float((logits.argmax(1) == labels).float().mean() * 100)

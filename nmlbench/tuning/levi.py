@@ -1,0 +1,163 @@
+"""`levi` and `levi-lora`: our reading of LEVI (Roh et al., ICML 2024; no public code).
+
+A frozen pre-trained model is tapped at several depths; a small CNN trained from scratch embeds the
+same image; per tap an adapting layer maps [tap feature ; small-model embedding] to logits; the
+prediction is the mean of the per-tap logits. Loss: mean per-tap CE + CE of the mean. Trained: the
+small model and the adapters (plus LoRA adapters in `levi-lora`). Every choice is a config field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nmlbench.tuning.base import TUNERS, Fitted, ImageData, Tuner, count_params, top1
+from nmlbench.tuning.images import EvalImages, ImageBatches, add_lora, freeze, lora_targets
+from nmlbench.tuning.loop import Schedule, param_groups, run_training
+
+
+@dataclass(frozen=True)
+class LEVIConfig:
+    """Defaults are ours (METHODS.md §3); none comes from released code."""
+
+    tap_fractions: tuple[float, ...] = (0.5, 0.75, 1.0)  # depths tapped, as fractions of the model's depth
+    small_widths: tuple[int, ...] = (32, 64, 128, 256)  # small CNN stages, stride 2 each
+    small_dim: int = 256
+    adapter_hidden: int = 512
+    adapter_dropout: float = 0.1
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 64
+    epochs: int = 30
+    selection: str = "best_val"
+    lora: bool = False  # levi-lora: also LoRA-tune the pre-trained model
+    rank: int = 8
+    alpha: float = 8.0
+    lora_targets: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not self.tap_fractions or not all(0 < f <= 1 for f in self.tap_fractions):
+            raise ValueError(f"levi.tap_fractions must be in (0, 1], got {self.tap_fractions}")
+        if self.epochs < 1 or self.batch_size < 2 or not self.small_widths:
+            raise ValueError("need epochs >= 1, batch_size >= 2 and at least one small_widths entry")
+
+
+@dataclass(frozen=True)
+class LEVILoRAConfig(LEVIConfig):
+    lora: bool = True
+
+
+def small_cnn(widths: tuple[int, ...], out_dim: int) -> nn.Sequential:
+    """Conv3x3(stride 2)-BN-ReLU stages, global average pool, linear embedding."""
+    layers: list[nn.Module] = []
+    prev = 3
+    for w in widths:
+        layers += [
+            nn.Conv2d(prev, w, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(w),
+            nn.ReLU(inplace=True),
+        ]
+        prev = w
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(prev, out_dim))
+
+
+class LEVIHead(nn.Module):
+    """Small model + one adapting layer per tap; `forward` returns per-tap logits (T, B, C)."""
+
+    def __init__(self, tap_dims: list[int], num_classes: int, cfg: LEVIConfig) -> None:
+        super().__init__()
+        self.small = small_cnn(cfg.small_widths, cfg.small_dim)
+        self.adapters = nn.ModuleList(
+            nn.Sequential(
+                nn.LayerNorm(d + cfg.small_dim),
+                nn.Linear(d + cfg.small_dim, cfg.adapter_hidden),
+                nn.GELU(),
+                nn.Dropout(cfg.adapter_dropout),
+                nn.Linear(cfg.adapter_hidden, num_classes),
+            )
+            for d in tap_dims
+        )
+
+    def forward(self, x: torch.Tensor, taps: list[torch.Tensor]) -> torch.Tensor:
+        e = self.small(x)  # (B, small_dim)
+        return torch.stack([a(torch.cat([t, e], dim=1)) for a, t in zip(self.adapters, taps, strict=True)])
+
+
+def levi_loss(per_tap: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean of the per-tap CEs plus the CE of the ensembled (mean) logits."""
+    taps_ce = torch.stack([F.cross_entropy(logits, y) for logits in per_tap]).mean()
+    return taps_ce + F.cross_entropy(per_tap.mean(0), y)
+
+
+@TUNERS.register("levi")
+class LEVI(Tuner):
+    """Layer-wise ensemble of a frozen pre-trained model's taps with a small from-scratch model."""
+
+    consumes = "images"
+    Config = LEVIConfig
+    config_key = "levi"
+
+    def check_backbone(self, backbone: object) -> None:
+        backbone.tap_indices(self.cfg.tap_fractions)  # raises when the model has no tap points
+        if self.cfg.lora:
+            lora_targets(backbone.encoder, self.cfg.lora_targets)
+
+    def fit(self, data: ImageData, seed: int) -> Fitted:
+        cfg = self.cfg
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        bb = data.backbone
+        indices = bb.tap_indices(cfg.tap_fractions)
+        encoder = bb.trainable_encoder()
+        encoder = (
+            add_lora(encoder, cfg.rank, cfg.alpha, 0.0, cfg.lora_targets) if cfg.lora else freeze(encoder)
+        )
+        with torch.no_grad():
+            probe = torch.zeros(2, 3, bb.image_size, bb.image_size, device=data.device)
+            dims = [t.shape[1] for t in encoder.eval().taps(probe, indices)]
+        head = LEVIHead(dims, data.num_classes, cfg).to(data.device)
+        batches = ImageBatches(data.train, data.train_transform or bb.train_transform(), data.device)
+        val = EvalImages(data.val, bb.eval_transform(), device=data.device)
+
+        def per_tap(x: torch.Tensor) -> torch.Tensor:
+            with torch.set_grad_enabled(cfg.lora and torch.is_grad_enabled()):
+                taps = encoder.taps(x, indices)
+            return head(x, taps)
+
+        def step(idx: torch.Tensor) -> torch.Tensor:
+            x, y = batches(idx)
+            return levi_loss(per_tap(x), y)
+
+        groups = param_groups(
+            [(encoder.parameters(), cfg.lr, cfg.weight_decay), (head.parameters(), cfg.lr, cfg.weight_decay)]
+        )
+        best_epoch, val_top1 = run_training(
+            [encoder, head],
+            groups,
+            len(batches.labels),
+            Schedule(cfg.epochs, cfg.batch_size, cfg.selection),
+            step,
+            lambda: top1(val.logits(lambda x: per_tap(x).mean(0)), val.labels),
+            gen,
+            desc=self.config_key,
+            frozen=encoder,
+        )
+        trainable, total = count_params(encoder, head)
+
+        def predict(split: object) -> object:
+            images = EvalImages(split, bb.eval_transform(), device=data.device)
+            return images.logits(lambda x: per_tap(x).mean(0)).numpy()
+
+        self.tap_indices = indices  # what was tapped, for tests and the record
+        return Fitted(predict, trainable, total, best_epoch, val_top1)
+
+
+@TUNERS.register("levi-lora")
+class LEVILoRA(LEVI):
+    """LEVI with LoRA adapters on the pre-trained model as well."""
+
+    Config = LEVILoRAConfig
+    config_key = "levi_lora"

@@ -1,0 +1,102 @@
+"""`lp`: a linear head on frozen eval-transform features.
+
+AdamW [ref], or full-batch L-BFGS logistic regression with a weight-decay sweep [ours].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nmlbench.tuning.base import TUNERS, FeatureData, Fitted, Tuner, count_params, top1
+from nmlbench.tuning.loop import Schedule, param_groups, run_training
+
+
+@dataclass(frozen=True)
+class LPConfig:
+    """Defaults are the reference's linear probe; `solver: lbfgs` is the CLIP-paper protocol [ours]."""
+
+    solver: str = "adamw"  # "adamw" [ref] | "lbfgs" (full batch, weight decay swept on val) [ours]
+    lr: float = 1e-2
+    weight_decay: float = 1e-4
+    batch_size: int = 64
+    epochs: int = 30
+    selection: str = "best_val"
+    lbfgs_weight_decays: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)  # L2 on W, per sample
+    lbfgs_max_iter: int = 100
+
+    def __post_init__(self) -> None:
+        if self.solver not in ("adamw", "lbfgs"):
+            raise ValueError(f"lp.solver must be 'adamw' or 'lbfgs', got {self.solver!r}")
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ValueError("lp.epochs must be >= 1 and lp.batch_size >= 2")
+
+
+@TUNERS.register("lp")
+class LinearProbe(Tuner):
+    """Linear classifier on cached frozen features; the backbone never runs during training."""
+
+    consumes = "features"
+    Config = LPConfig
+    config_key = "lp"
+
+    def fit(self, data: FeatureData, seed: int) -> Fitted:
+        torch.manual_seed(seed)
+        dev = torch.device(data.device)
+        head = nn.Linear(data.train.shape[1], data.num_classes)  # initialised on the CPU: same on any device
+        head.to(dev)
+        data = data.on_device()
+        if self.cfg.solver == "lbfgs":
+            best_epoch, val = self._fit_lbfgs(head, data)
+        else:
+            best_epoch, val = self._fit_adamw(head, data, seed)
+        head.eval()
+        trainable, total = count_params(head)
+        return Fitted(lambda x: head(x.to(dev)).detach().cpu().numpy(), trainable, total, best_epoch, val)
+
+    def _fit_adamw(self, head: nn.Linear, data: FeatureData, seed: int) -> tuple[int, float]:
+        cfg = self.cfg
+        gen = torch.Generator().manual_seed(seed)
+
+        def step(idx: torch.Tensor) -> torch.Tensor:
+            idx = idx.to(data.train.device)
+            return F.cross_entropy(head(data.train[idx]), data.train_labels[idx])
+
+        groups = param_groups([(head.parameters(), cfg.lr, cfg.weight_decay)])
+        return run_training(
+            [head],
+            groups,
+            len(data.train),
+            Schedule(cfg.epochs, cfg.batch_size, cfg.selection),
+            step,
+            lambda: top1(head(data.val), data.val_labels),
+            gen,
+            desc="lp",
+        )
+
+    def _fit_lbfgs(self, head: nn.Linear, data: FeatureData) -> tuple[int, float]:
+        """Full-batch L-BFGS per weight decay; keep the one with the best val top-1 (index = 'epoch')."""
+        init = {k: v.clone() for k, v in head.state_dict().items()}
+        best: tuple[float, int, dict | None] = (-1.0, 0, None)
+        for i, wd in enumerate(self.cfg.lbfgs_weight_decays):
+            head.load_state_dict(init)
+            opt = torch.optim.LBFGS(
+                head.parameters(), max_iter=self.cfg.lbfgs_max_iter, line_search_fn="strong_wolfe"
+            )
+
+            def closure(opt: torch.optim.LBFGS = opt, wd: float = wd) -> torch.Tensor:
+                opt.zero_grad()
+                loss = F.cross_entropy(head(data.train), data.train_labels) + wd * head.weight.pow(2).sum()
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+            with torch.no_grad():
+                val = top1(head(data.val), data.val_labels)
+            if val > best[0]:
+                best = (val, i + 1, {k: v.clone() for k, v in head.state_dict().items()})
+        head.load_state_dict(best[2])
+        return best[1], best[0]

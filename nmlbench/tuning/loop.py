@@ -1,0 +1,99 @@
+"""One training loop for every tuner: AdamW, per-step cosine to 0, best-on-validation selection."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Optimisation settings shared by the tuners' configs."""
+
+    epochs: int
+    batch_size: int
+    selection: str = "best_val"  # "best_val": epoch with the best ID-val top-1; "last": final epoch
+
+
+def param_groups(groups: Iterable[tuple[Iterable[nn.Parameter], float, float]]) -> list[dict]:
+    """[(params, lr, weight_decay)] -> AdamW groups, dropping frozen parameters."""
+    out = []
+    for params, lr, wd in groups:
+        trainable = [p for p in params if p.requires_grad]
+        if trainable:
+            out.append({"params": trainable, "lr": lr, "weight_decay": wd})
+    return out
+
+
+def run_training(
+    modules: list[nn.Module],
+    groups: list[dict],
+    n_train: int,
+    sched: Schedule,
+    step: Callable[[torch.Tensor], torch.Tensor],
+    evaluate: Callable[[], float],
+    gen: torch.Generator,
+    desc: str = "tune",
+    frozen: nn.Module | None = None,
+) -> tuple[int, float]:
+    """Train `modules` with `step(batch_indices) -> loss`; return (best epoch, its val top-1).
+
+    The best state (by `evaluate()` after each epoch) is restored at the end, so the caller's
+    modules hold the selected weights; `selection="last"` keeps the final epoch instead.
+    `frozen` (a module inside `modules` whose weights are not tuned) stays in eval mode, so its
+    BatchNorm statistics and dropout stay those of the pre-trained model.
+    """
+    opt = torch.optim.AdamW(groups)
+    steps_per_epoch = max(1, math.ceil(n_train / sched.batch_size))
+    total = sched.epochs * steps_per_epoch
+    lr_sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total), eta_min=0.0)
+    best: tuple[float, int, list | None] = (-1.0, 0, None)
+    bar = tqdm(range(sched.epochs), desc=desc, leave=False)
+    for epoch in bar:
+        for m in modules:
+            m.train()
+        if frozen is not None:
+            frozen.eval()
+        last = _epoch(opt, lr_sched, step, torch.randperm(n_train, generator=gen), sched.batch_size)
+        for m in modules:
+            m.eval()
+        with torch.no_grad():
+            val = evaluate()
+        bar.set_postfix(loss=f"{last.item():.3f}", val=f"{val:.1f}")
+        if sched.selection == "last" or val > best[0]:
+            best = (val, epoch + 1, [copy.deepcopy(m.state_dict()) for m in modules])
+    if best[2] is not None:
+        for m, state in zip(modules, best[2], strict=True):
+            m.load_state_dict(state)
+        for m in modules:
+            m.eval()
+    return best[1], best[0]
+
+
+def _epoch(
+    opt: torch.optim.Optimizer,
+    lr_sched: Any,
+    step: Callable[[torch.Tensor], torch.Tensor],
+    perm: torch.Tensor,
+    batch_size: int,
+) -> torch.Tensor:
+    """One pass over `perm` in batches; returns the last batch's loss (for the progress bar)."""
+    last = torch.zeros(())
+    for start in range(0, len(perm), batch_size):
+        idx = perm[start : start + batch_size]
+        if len(idx) < 2:  # BatchNorm and covariance terms need two rows
+            continue
+        loss = step(idx)
+        last = loss.detach()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        lr_sched.step()
+    return last

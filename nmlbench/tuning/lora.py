@@ -1,0 +1,170 @@
+"""Backbone-tuning methods with a linear head: `ft`, `lora` and `nmtune-lora` (reference `nml_finetune.py`).
+
+`nmtune-lora` [ref]: peft LoRA r=8 on the transformer MLP layers, trainable linear head, one view,
+loss CE + 0.04·L_cov − 0.001·L_svd on the encoder's output features (no MLP, no MSE term).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nmlbench.tuning.base import TUNERS, Fitted, ImageData, Tuner, count_params, top1
+from nmlbench.tuning.images import EvalImages, ImageBatches, add_lora
+from nmlbench.tuning.loop import Schedule, param_groups, run_training
+from nmlbench.tuning.nmtune import cov_term, svd_term
+
+
+@dataclass(frozen=True)
+class LoRAConfig:
+    """LoRA baseline [ours]: the nmtune-lora set-up with plain cross-entropy."""
+
+    rank: int = 8
+    alpha: float = 8.0  # peft's default lora_alpha [ours]
+    dropout: float = 0.0
+    lora_targets: str = "auto"  # "auto" = METHODS.md targets, else a regex over module names
+    lr: float = 1e-3  # adapters and head [ours]
+    weight_decay: float = 1e-4
+    batch_size: int = 64
+    epochs: int = 30
+    selection: str = "best_val"
+    lambda_cov: float = 0.0
+    lambda_svd: float = 0.0
+    svd_topk: int = 5
+
+    def __post_init__(self) -> None:
+        if self.rank < 1 or self.epochs < 1 or self.batch_size < 2:
+            raise ValueError("need rank >= 1, epochs >= 1 and batch_size >= 2")
+
+
+@dataclass(frozen=True)
+class NMTuneLoRAConfig(LoRAConfig):
+    """Parameter-efficient NMTune [ref]: LoRA + CE + 0.04·cov − 0.001·svd on encoder features."""
+
+    lambda_cov: float = 0.04
+    lambda_svd: float = 0.001
+
+
+@dataclass(frozen=True)
+class FTConfig:
+    """Full fine-tuning [ours]: AdamW, a 10x smaller learning rate for the backbone than the head."""
+
+    lr: float = 1e-4  # backbone
+    lr_head: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 64
+    epochs: int = 30
+    selection: str = "best_val"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ValueError("need epochs >= 1 and batch_size >= 2")
+
+
+class _EncoderHead(Tuner):
+    """Encoder (tuned in some way) + linear head on its pooled features, trained on images."""
+
+    consumes = "images"
+
+    def prepare(self, data: ImageData) -> tuple[nn.Module, list[tuple]]:
+        """Return the encoder to train and its (params, lr, wd) group."""
+        raise NotImplementedError
+
+    def extra_loss(self, feats: torch.Tensor) -> torch.Tensor | float:
+        return 0.0
+
+    frozen_base = False  # LoRA: the pre-trained weights (and their BatchNorm statistics) stay fixed
+
+    def fit(self, data: ImageData, seed: int) -> Fitted:
+        cfg = self.cfg
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        encoder, groups = self.prepare(data)
+        head = nn.Linear(data.backbone.feature_dim, data.num_classes).to(data.device)
+        batches = ImageBatches(
+            data.train, data.train_transform or data.backbone.train_transform(), data.device
+        )
+        val = EvalImages(data.val, data.backbone.eval_transform(), device=data.device)
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            return head(encoder(x))
+
+        def step(idx: torch.Tensor) -> torch.Tensor:
+            x, y = batches(idx)
+            feats = encoder(x)  # (B, D)
+            return F.cross_entropy(head(feats), y) + self.extra_loss(feats)
+
+        lr_head = getattr(cfg, "lr_head", cfg.lr)
+        opt_groups = param_groups([*groups, (head.parameters(), lr_head, cfg.weight_decay)])
+        best_epoch, val_top1 = run_training(
+            [encoder, head],
+            opt_groups,
+            len(batches.labels),
+            Schedule(cfg.epochs, cfg.batch_size, cfg.selection),
+            step,
+            lambda: top1(val.logits(forward), val.labels),
+            gen,
+            desc=self.config_key,
+            frozen=encoder if self.frozen_base else None,
+        )
+        trainable, total = count_params(encoder, head)
+
+        def predict(split: object) -> object:
+            return (
+                EvalImages(split, data.backbone.eval_transform(), device=data.device).logits(forward).numpy()
+            )
+
+        return Fitted(predict, trainable, total, best_epoch, val_top1)
+
+
+@TUNERS.register("ft")
+class FullFineTune(_EncoderHead):
+    """Every backbone weight trained with cross-entropy."""
+
+    Config = FTConfig
+    config_key = "ft"
+
+    def prepare(self, data: ImageData) -> tuple[nn.Module, list[tuple]]:
+        encoder = data.backbone.trainable_encoder()
+        return encoder, [(encoder.parameters(), self.cfg.lr, self.cfg.weight_decay)]
+
+
+@TUNERS.register("lora")
+class LoRA(_EncoderHead):
+    """peft LoRA adapters + linear head, cross-entropy only."""
+
+    Config = LoRAConfig
+    config_key = "lora"
+    frozen_base = True
+
+    def check_backbone(self, backbone: object) -> None:
+        from nmlbench.tuning.images import lora_targets
+
+        lora_targets(backbone.encoder, self.cfg.lora_targets)
+
+    def prepare(self, data: ImageData) -> tuple[nn.Module, list[tuple]]:
+        cfg = self.cfg
+        encoder = add_lora(
+            data.backbone.trainable_encoder(), cfg.rank, cfg.alpha, cfg.dropout, cfg.lora_targets
+        )
+        return encoder, [(encoder.parameters(), cfg.lr, cfg.weight_decay)]
+
+    def extra_loss(self, feats: torch.Tensor) -> torch.Tensor | float:
+        cfg = self.cfg
+        loss: torch.Tensor | float = 0.0
+        if cfg.lambda_cov:
+            loss = loss + cfg.lambda_cov * cov_term(feats)
+        if cfg.lambda_svd:
+            loss = loss - cfg.lambda_svd * svd_term(feats, cfg.svd_topk)
+        return loss
+
+
+@TUNERS.register("nmtune-lora")
+class NMTuneLoRA(LoRA):
+    """LoRA + NMTune's covariance and singular-value regularisers on the encoder's features."""
+
+    Config = NMTuneLoRAConfig
+    config_key = "nmtune_lora"
