@@ -17,6 +17,14 @@ from nmlbench.errors import UserError
 # Each module defines `add_parser(subparsers)`; its parser sets `func(args) -> int`.
 # Only verbs that work are listed here, so `nmlbench --help` never offers a stub.
 VERB_MODULES: list[str] = [
+    "nmlbench.noise.cli",
+    "nmlbench.pretrain.cli",
+    "nmlbench.eval.cli",
+    "nmlbench.mini.cli",
+    "nmlbench.tasks.cli",
+    "nmlbench.leaderboard.cli",
+    "nmlbench.report.cli",
+    "nmlbench.spectrum.cli",
 ]
 
 EPILOG = """examples:

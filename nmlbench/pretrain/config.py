@@ -1,0 +1,149 @@
+"""The pretraining config: one frozen dataclass tree, loaded from a preset YAML plus `--set` overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from nmlbench.config import load_config
+from nmlbench.errors import UserError
+from nmlbench.launch.slurm import SlurmConfig
+from nmlbench.registry import Registry
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the pretraining images (and labels or captions) come from.
+
+    Attributes:
+        source: "mini" (built-in, in memory), "imagefolder" (ImageNet layout), "webdataset"
+            (tar shards; image + cls or txt/json), "hf" (an HF dataset saved with save_to_disk).
+        name: dataset name in checkpoint names and in `ensure_manifest(dataset=...)`.
+        path: data root, shard pattern ("shards/{000000..000099}.tar") or HF dataset dir;
+            relative paths are under the data root (--data-root / $NMLBENCH_DATA).
+        manifest: noise manifest (parquet) for non-mini data; "{rate}" and "{seed}" are filled in
+            (rate as in '10'); mini manifests are created on demand.
+        max_corrupt_share: fail when more than this share of the samples cannot be decoded.
+    """
+
+    source: Literal["mini", "imagefolder", "webdataset", "hf"] = "mini"
+    name: str = "mini"
+    path: str | None = None
+    manifest: str | None = None
+    split: str = "train"  # HF datasets: the split to read
+    image_key: str = "image"  # HF column / webdataset extension list "jpg;png;jpeg;webp"
+    label_key: str = "label"
+    caption_key: str = "caption"  # HF column / key in a shard's .json (else its .txt)
+    id_key: str = "id"  # HF column holding the sample id (ImageFolder: relative path; wds: __key__)
+    max_corrupt_share: float = 0.001
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_corrupt_share <= 1.0:
+            raise ValueError("max_corrupt_share must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """Which noise manifest to train on: kind "sym" (labels) or "caption" (image-text pairs)."""
+
+    kind: Literal["auto", "sym", "caption"] = "auto"  # auto: sym for supervised, caption for clip
+    rate: float = 0.0
+    seed: int | None = None  # None: the pretraining seed
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimizer (timm's create_optimizer_v2) and a step-wise cosine schedule (timm's)."""
+
+    opt: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    momentum: float = 0.9
+    batch_size: int = 128  # per process; the global batch is batch_size x world size
+    epochs: int = 10  # length of the lr schedule
+    stop_epoch: int | None = None  # stop (and export) early on the same schedule, e.g. the epoch-16 CLIP
+    warmup_steps: int = 0
+    min_lr: float = 0.0
+    label_smoothing: float = 0.0  # supervised only
+    grad_clip: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size <= 0 or self.epochs <= 0 or self.lr <= 0:
+            raise ValueError("batch_size, epochs and lr must be positive")
+        if self.stop_epoch is not None and not 0 < self.stop_epoch <= self.epochs:
+            raise ValueError("stop_epoch must be in 1..epochs")
+
+
+@dataclass(frozen=True)
+class AugConfig:
+    """Training augmentation; mini-resnet uses scale (0.5, 1) crops + flips [ours]."""
+
+    scale_min: float = 0.08
+    hflip: float = 0.5
+    color_jitter: float = 0.0
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """One pretraining run. `noise.rate` is a single rate; `--noise 0,10,30%` makes one config each."""
+
+    model: str = "tinyresnet"  # MODELS alias, timm name or open_clip config name
+    objective: Literal["supervised", "clip"] = "supervised"
+    data: DataConfig = field(default_factory=DataConfig)
+    noise: NoiseSpec = field(default_factory=NoiseSpec)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    aug: AugConfig = field(default_factory=AugConfig)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16"] = "bf16"  # bf16 autocast on GPU only; CPU always fp32
+    channels_last: bool = True  # on GPU only
+    threads: int = 1  # torch CPU threads per process
+    ckpt_every_steps: int = 200
+    keep_checkpoints: int = 2
+    log_every_steps: int = 10
+    name_suffix: str = ""  # appended to the checkpoint name, to keep variants apart
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
+
+    def __post_init__(self) -> None:
+        if self.ckpt_every_steps <= 0 or self.keep_checkpoints <= 0 or self.log_every_steps <= 0:
+            raise ValueError("ckpt_every_steps, keep_checkpoints and log_every_steps must be positive")
+        wanted = {"sym": "supervised", "caption": "clip"}.get(self.noise.kind, self.objective)
+        if wanted != self.objective:
+            raise ValueError(
+                f"noise.kind {self.noise.kind!r} needs objective {wanted!r}, not {self.objective!r}; "
+                "set noise.kind=auto or pick a preset for this objective"
+            )
+
+    @property
+    def noise_kind(self) -> str:
+        if self.noise.kind != "auto":
+            return self.noise.kind
+        return "caption" if self.objective == "clip" else "sym"
+
+    @property
+    def noise_seed(self) -> int:
+        return self.seed if self.noise.seed is None else self.noise.seed
+
+
+PRESETS: Registry[Path] = Registry("pretraining preset")
+
+
+def _register_presets() -> None:
+    folder = resources.files("nmlbench.pretrain") / "presets"
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".yaml"):
+            PRESETS.add(entry.name[: -len(".yaml")], Path(str(entry)))
+
+
+_register_presets()
+
+
+def load_pretrain_config(preset: str | None, config: str | None, overrides: list[str]) -> PretrainConfig:
+    """A preset (by name) or a YAML file, then `--set` overrides; config files may `include:` a preset."""
+    if preset and config:
+        raise UserError("pass either --preset or --config, not both (a config file can `include:` a preset)")
+    path = PRESETS.get(preset) if preset else (Path(config) if config else PRESETS.get("mini-resnet"))
+    return load_config(PretrainConfig, path, overrides)

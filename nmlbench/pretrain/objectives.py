@@ -1,0 +1,74 @@
+"""The two pretraining objectives: supervised (timm model + cross-entropy on noisy labels) and CLIP
+(open_clip model + open_clip's tokenizer and ClipLoss on possibly swapped captions)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import open_clip
+import timm
+import torch
+import torch.nn.functional as F
+
+from nmlbench.models.zoo import ModelSpec
+
+
+class Objective:
+    """Builds the model, turns a batch's targets into tensors and computes the loss."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        num_classes: int,
+        label_smoothing: float = 0.0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.spec = spec
+        self.clip = spec.library == "open_clip"
+        if self.clip:
+            self.model = open_clip.create_model(spec.arch, pretrained=None)
+            self.tokenizer = open_clip.get_tokenizer(spec.arch)
+            self.loss_fn = open_clip.ClipLoss(cache_labels=True, rank=rank, world_size=world_size)
+            self.model_kwargs: dict[str, Any] = {}
+        else:
+            self.model_kwargs = dict(spec.kwargs, num_classes=num_classes)
+            self.model = timm.create_model(spec.arch, pretrained=False, **self.model_kwargs)
+        self.label_smoothing = label_smoothing
+
+    def targets(self, items: list[Any]) -> torch.Tensor:
+        if self.clip:
+            return self.tokenizer([str(t) for t in items])  # (B, context_length)
+        return torch.as_tensor([int(t) for t in items], dtype=torch.long)
+
+    def loss(
+        self, model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, dict]:
+        """Loss and metrics for one batch; `model` may be the DDP wrapper of `self.model`."""
+        if self.clip:
+            img, txt, scale = model(images, targets)[:3]
+            loss = self.loss_fn(img, txt, scale)
+            return loss, {"logit_scale": float(scale.detach())}
+        logits = model(images)
+        loss = F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
+        acc = (logits.argmax(1) == targets).float().mean()  # against the (noisy) training labels
+        return loss, {"train_acc": float(acc) * 100.0}
+
+    def after_step(self) -> None:
+        if self.clip:  # as open_clip's trainer: keep the temperature below 100
+            with torch.no_grad():
+                self.model.logit_scale.clamp_(0, math.log(100))
+
+    def meta(self) -> dict[str, Any]:
+        """The model part of checkpoint.json: enough to rebuild the architecture anywhere."""
+        cfg = open_clip.get_model_config(self.spec.arch) if self.clip else None
+        return {
+            "library": self.spec.library,
+            "arch": self.spec.arch,
+            "model_kwargs": self.model_kwargs,
+            "open_clip_config": cfg,
+            "image_size": self.spec.image_size,
+            "mean": list(self.spec.mean),
+            "std": list(self.spec.std),
+        }
