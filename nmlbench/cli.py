@@ -17,6 +17,7 @@ from nmlbench.errors import UserError
 # Each module defines `add_parser(subparsers)`; its parser sets `func(args) -> int`.
 # Only verbs that work are listed here, so `nmlbench --help` never offers a stub.
 VERB_MODULES: list[str] = [
+    "nmlbench.study.cli",
     "nmlbench.noise.cli",
     "nmlbench.pretrain.cli",
     "nmlbench.eval.cli",
@@ -28,9 +29,13 @@ VERB_MODULES: list[str] = [
 ]
 
 EPILOG = """examples:
-  nmlbench noise --dataset mini --type sym --rate 10%      # noisy labels for the mini benchmark
+  nmlbench run                                            # the whole mini study on a laptop CPU
+  nmlbench noise --dataset mini --type sym --rate 10%     # noisy labels + audited manifest
   nmlbench noise audit nmlbench-out/noisy/mini/sym10-s0/manifest.parquet
-  nmlbench mini build                                     # generate the built-in mini benchmark
+  nmlbench pretrain --noise 10%                           # pretrain on the mini benchmark
+  nmlbench evaluate --model nmlbench-out/ckpt/tinyresnet.mini_sym10_s0 --method nmtune --suite mini
+  nmlbench leaderboard build                              # tables + static web page
+  nmlbench spectrum --model nmlbench-out/ckpt/tinyresnet.mini_sym10_s0 --task mini-objects
 """
 
 

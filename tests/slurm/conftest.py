@@ -1,6 +1,6 @@
 """SLURM tests need a running cluster: skipped, with the reason, when `sinfo` does not answer.
 
-CI starts one with `.ci/slurm-up.sh` and runs `pytest -m slurm tests/slurm` with NMLBENCH_REQUIRE_SLURM=1,
+CI starts one with `.ci/slurm-up.sh` and runs `pytest -m slurm tests/slurm` with NMLBENCH_REQUIRE_SERVICES=1,
 which turns the skip into a failure so the tests cannot pass by not running.
 """
 
@@ -29,8 +29,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     reason = _sinfo_answers()
     if reason is None:
         return
-    if os.environ.get("NMLBENCH_REQUIRE_SLURM") == "1":
-        raise pytest.UsageError(f"NMLBENCH_REQUIRE_SLURM=1 but no SLURM cluster: {reason}")
+    if os.environ.get("NMLBENCH_REQUIRE_SERVICES") == "1":
+        raise pytest.UsageError(f"NMLBENCH_REQUIRE_SERVICES=1 but no SLURM cluster: {reason}")
     for item in items:
         if "slurm" in item.keywords:
             item.add_marker(pytest.mark.skip(reason=f"no SLURM cluster: {reason}"))
