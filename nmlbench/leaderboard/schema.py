@@ -15,6 +15,7 @@ import jsonschema
 from referencing import Registry, Resource
 
 from nmlbench.errors import UserError
+from nmlbench.paths import shipped_dir
 
 SCHEMA_FILES = {
     "result": "result.v1.json",
@@ -24,11 +25,8 @@ SCHEMA_FILES = {
 
 
 def default_schema_dir() -> Path:
-    """The repository's `leaderboard/schema`, else `./leaderboard/schema` (an installed package)."""
-    for cand in (
-        Path(__file__).resolve().parents[2] / "leaderboard" / "schema",
-        Path("leaderboard") / "schema",
-    ):
+    """The repository's (or the installed copy of) `leaderboard/schema`, else `./leaderboard/schema`."""
+    for cand in (shipped_dir("leaderboard/schema"), Path("leaderboard") / "schema"):
         if (cand / SCHEMA_FILES["result"]).is_file():
             return cand
     raise UserError(

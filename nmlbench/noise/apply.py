@@ -25,12 +25,12 @@ from nmlbench.noise.manifest import (
     write_parquet,
 )
 from nmlbench.noise.sources import SourceSpec, fingerprint, read_source
-from nmlbench.paths import output_root
+from nmlbench.paths import output_root, shipped_dir
 from nmlbench.rates import parse_rate, rate_tag
 
 FORMAT = "nmlbench-noise-manifest"
 # Recipes ship in the repository's noise_recipes/; $NMLBENCH_RECIPES adds directories in front.
-REPO_RECIPES = Path(__file__).resolve().parents[2] / "noise_recipes"
+REPO_RECIPES = shipped_dir("noise_recipes")
 
 
 def recipe_dirs() -> list[Path]:

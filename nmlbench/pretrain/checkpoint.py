@@ -8,9 +8,7 @@ hold `train_state.pt` (optimizer, scheduler, RNG, position); the finished run is
 from __future__ import annotations
 
 import json
-import platform
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -90,32 +88,3 @@ def load_train_state(path: Path) -> dict[str, Any]:
     return torch.load(path / TRAIN_STATE, map_location="cpu", weights_only=True)
 
 
-def versions() -> dict[str, str]:
-    import numpy
-    import open_clip
-    import safetensors
-    import timm
-
-    import nmlbench
-
-    return {
-        "nmlbench": nmlbench.__version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "timm": timm.__version__,
-        "open_clip": open_clip.__version__,
-        "numpy": numpy.__version__,
-        "safetensors": safetensors.__version__,
-    }
-
-
-def git_sha() -> str | None:
-    """The commit of the nmlbench source tree, when it is a git checkout."""
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None

@@ -35,6 +35,7 @@ from nmlbench.pretrain.metrics import Metrics
 from nmlbench.pretrain.noisy import NoisyTargets, apply_manifest, locate_manifest, recipe_name
 from nmlbench.pretrain.objectives import Objective
 from nmlbench.pretrain.sources import Source, open_source
+from nmlbench.provenance import git_sha, versions
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +190,8 @@ def _setup(cfg: PretrainConfig, root: Any, data_root: Any, device: torch.device,
         num_classes=source.num_classes,
         seed=cfg.seed,
         world_size=info.world_size,
-        versions=ck.versions(),
-        git_sha=ck.git_sha(),
+        versions=versions(),
+        git_sha=git_sha(),
         resumed_from=[],
     )
     return Run(

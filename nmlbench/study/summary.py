@@ -46,10 +46,11 @@ def study_table(paths: Iterable[str | Path]) -> str:
                 if r > 0:
                     cell = stats[(stats.method == method) & (stats.rate == r) & (stats.domain == "ood")]
                     base = clean.get((method, "ood"))
-                    row.append(f"{cell['mean'].iloc[0] - base:+.2f}" if len(cell) and base is not None else "-")
+                    ok = len(cell) and base is not None
+                    row.append(f"{cell['mean'].iloc[0] - base:+.2f}" if ok else "-")
         lines.append(row)
     widths = [max(len(str(r[i])) for r in lines) for i in range(len(header))]
-    out = [" | ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in lines]
+    out = [" | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in lines]
     out.insert(1, "-+-".join("-" * w for w in widths))
     n = int(stats["count"].max())
     note = (f"top-1 %, task average, mean ± std over {n} seed pair(s)" if n > 1
