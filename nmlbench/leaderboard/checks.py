@@ -72,14 +72,29 @@ def _layout(root: Path, reasons: list[str]) -> tuple[list[Path], set[str]]:
             records.append(p)
         elif rel.startswith("predictions/") and rel.count("/") == 1 and rel.endswith(".parquet"):
             preds.add(rel)
+        elif rel.startswith("configs/") and rel.count("/") == 1 and rel.endswith(".yaml"):
+            _check_config(p, rel, reasons)  # the resolved tuner configs `nmlbench evaluate` writes
         else:
             reasons.append(
                 f"{rel}: unexpected file; a submission holds submission.json, <run_id>.json "
-                "records and predictions/<run_id>.parquet only"
+                "records, predictions/<run_id>.parquet and configs/<key>.yaml only"
             )
     if not records:
         reasons.append("no result records (*.json beside submission.json); copy them from results/<suite>/")
     return records, preds
+
+
+def _check_config(path: Path, rel: str, reasons: list[str]) -> None:
+    """A config is kept as provenance; it must be plain YAML data (safe_load never builds objects)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as e:
+        reasons.append(f"{rel}: not a readable UTF-8 YAML config ({type(e).__name__})")
+        return
+    if not isinstance(data, dict):
+        reasons.append(f"{rel}: a config must be a YAML mapping")
 
 
 def _read_predictions(path: Path, rel: str, reasons: list[str]) -> pa.Table | None:
@@ -201,15 +216,23 @@ def check_record(
 
 
 def check_duplicates(findings: Findings, seen_hashes: dict[str, str]) -> None:
-    """Byte-identical predictions inside this submission or already on the leaderboard."""
-    first: dict[str, str] = {}
+    """Byte-identical predictions inside this submission or already on the leaderboard.
+
+    Inside one submission, two methods tuned on the same checkpoint may legitimately agree on every
+    sample (e.g. both predict one class on a task they cannot learn), so only identical predictions
+    across checkpoints or across seeds of one method count as copies.
+    """
+    first: dict[str, tuple[str, str, str]] = {}
     for rel, rec in sorted(findings.records.items()):
         h = rec["predictions"]["sha256"]
+        who = (rec["model"]["name"], rec["method"]["name"], rel)
         if h in first:
-            findings.reasons.append(f"{rel}: its predictions are byte-identical to those of {first[h]}")
+            model, method, other = first[h]
+            if model != who[0] or method == who[1]:
+                findings.reasons.append(f"{rel}: its predictions are byte-identical to those of {other}")
         elif h in seen_hashes:
             findings.reasons.append(f"{rel}: its predictions were already submitted (in {seen_hashes[h]})")
-        first.setdefault(h, rel)
+        first.setdefault(h, who)
 
 
 def check_completeness(findings: Findings, catalog: TaskCatalog) -> None:

@@ -85,6 +85,27 @@ def test_valid_submission_is_accepted_as_archive(good: Path, tmp_path: Path, fmt
     assert (res.dest / "submission.json").is_file()
 
 
+def test_evaluate_configs_are_kept_as_provenance(good: Path, tmp_path: Path) -> None:
+    (good / "configs").mkdir()
+    (good / "configs" / "0123abcd.yaml").write_text("lp:\n  epochs: 30\n")
+    res = submit(good, tmp_path / "lb", FakeCatalog())
+    assert res.accepted, res.reasons
+    assert (res.dest / "configs" / "0123abcd.yaml").read_text() == "lp:\n  epochs: 30\n"
+
+
+def test_two_methods_may_agree_on_one_checkpoint(tmp_path: Path) -> None:
+    """Identical predictions of two methods on the same checkpoint are not a copy (e.g. both constant)."""
+    sub = make_submission(tmp_path / "sub", models=(Model(rate=0.0),), methods=("lp", "mlp"))
+    recs = [json.loads(p.read_text()) for p in _records(sub)]
+    a, b = next((a, b) for a in recs for b in recs
+                if a["task"] == b["task"] and a["method"]["name"] == "lp" and b["method"]["name"] == "mlp")
+    shutil.copyfile(sub / a["predictions"]["path"], sub / b["predictions"]["path"])
+    b["predictions"]["sha256"], b["metrics"] = a["predictions"]["sha256"], a["metrics"]
+    (sub / f"{b['run_id']}.json").write_text(json.dumps(b))
+    res = submit(sub, tmp_path / "lb", FakeCatalog())
+    assert res.accepted, res.reasons
+
+
 def test_names_are_normalised() -> None:
     assert normalise_name("My Method (v2)!") == "my-method-v2"
     assert normalise_name("Ünïcödé  name") == "unicode-name"
@@ -171,6 +192,18 @@ def _duplicate_predictions(sub: Path, tmp: Path) -> Path:
     shutil.copyfile(sub / a["predictions"]["path"], sub / b["predictions"]["path"])
     b["predictions"]["sha256"], b["metrics"] = a["predictions"]["sha256"], a["metrics"]
     (sub / f"{b['run_id']}.json").write_text(json.dumps(b))
+    return sub
+
+
+def _config_not_mapping(sub: Path, tmp: Path) -> Path:
+    (sub / "configs").mkdir()
+    (sub / "configs" / "abc.yaml").write_text("- just\n- a list\n")
+    return sub
+
+
+def _config_python_tag(sub: Path, tmp: Path) -> Path:
+    (sub / "configs").mkdir()
+    (sub / "configs" / "abc.yaml").write_text("x: !!python/object/apply:os.system ['true']\n")
     return sub
 
 
@@ -342,6 +375,8 @@ BAD: dict[str, tuple[Callable[[Path, Path], Path], str]] = {
     "float-predictions": (_float_preds, "columns must be exactly"),
     "duplicate-predictions": (_duplicate_predictions, "byte-identical"),
     "pickle-disguised-as-parquet": (_pickle_as_parquet, "not a parquet file"),
+    "config-not-a-mapping": (_config_not_mapping, "a config must be a YAML mapping"),
+    "config-with-python-tag": (_config_python_tag, "not a readable UTF-8 YAML config"),
     "no-checkpoint-hash": (_no_checkpoint_hash, "checkpoint_sha256 is missing"),
     "no-manifest-hash": (_no_manifest_hash, "manifest_sha256 is missing"),
     "record-not-named-by-run-id": (_renamed_record, "named after its run_id"),
