@@ -68,8 +68,11 @@ class TaskData:
             views = self.store.view_source(
                 self.train, split_ref(spec.name, spec.version, "train", self.train), k
             )
+        # view-trained tuners (MLP, NMTune) never read eval-transform train features: skipping
+        # them makes NMTune at K=1 extract exactly what LP does (one pass over train, val, test)
+        train = self.eval_features(spec, "train", self.train) if tuner.uses_train_features else None
         return FeatureData(
-            self.eval_features(spec, "train", self.train),
+            train,
             _labels(self.train),
             self.eval_features(spec, "val", self.val),
             _labels(self.val),

@@ -2,7 +2,7 @@
 
     store = FeatureStore(backbone, FeatureConfig())
     x = store.eval_features(split, ref)               # (N, D), extracted once, then read from disk
-    views = store.view_source(split, ref, k=8)        # K cached augmented views: CachedViews
+    views = store.view_source(split, ref, k=2)        # K cached augmented views: CachedViews
     fresh = store.view_source(split, ref, k=0)        # the reference protocol: FreshViews
 
 Both view sources answer `pair(indices, generator) -> (f_a, f_b)`, two augmentations of each image.
@@ -125,18 +125,21 @@ class ViewSource(Protocol):
 
 
 class CachedViews:
-    """K cached views (K, N, D); each step picks two different views per image (same one if K=1)."""
+    """K cached views (K, N, D); each step picks two different views per image (same one if K=1).
+
+    With K=1 both members of the pair are the same tensor object, so NMTune embeds it once.
+    """
 
     def __init__(self, views: torch.Tensor) -> None:
         self.views = views
         self.k = views.shape[0]
 
     def pair(self, indices: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.k == 1:
+            f = self.views[0, indices]
+            return f, f
         a = torch.randint(0, self.k, (len(indices),), generator=gen)
-        shift = (
-            torch.randint(1, self.k, (len(indices),), generator=gen) if self.k > 1 else torch.zeros_like(a)
-        )
-        b = (a + shift) % self.k
+        b = (a + torch.randint(1, self.k, (len(indices),), generator=gen)) % self.k
         return self.views[a, indices], self.views[b, indices]
 
 

@@ -20,9 +20,14 @@ from nmlbench.registry import Registry
 
 @dataclass
 class FeatureData:
-    """What a features-consuming tuner gets: eval features of train/val and augmented-view pairs."""
+    """What a features-consuming tuner gets: eval features of train/val and augmented-view pairs.
 
-    train: torch.Tensor  # (N, D) eval-transform features
+    `train` is None for tuners that train on augmented views only (`Tuner.uses_train_features`
+    False): their eval-transform train features would be an extra backbone pass over the train
+    split that nothing reads.
+    """
+
+    train: torch.Tensor | None  # (N, D) eval-transform features, or None (see above)
     train_labels: torch.Tensor  # (N,) int64
     val: torch.Tensor  # (Nv, D)
     val_labels: torch.Tensor
@@ -30,11 +35,20 @@ class FeatureData:
     views: Any = None  # a ViewSource (cached or fresh) when the tuner asked for views
     device: str = "cpu"  # where the tuner trains; inputs stay on the CPU until used
 
+    @property
+    def n_train(self) -> int:
+        return len(self.train_labels)
+
+    @property
+    def dim(self) -> int:
+        """Feature dimension D (of the eval features; cached views have the same)."""
+        return int((self.train if self.train is not None else self.val).shape[1])
+
     def on_device(self) -> FeatureData:
         """A copy whose eval features and labels live on `device` (views move per batch)."""
         dev = torch.device(self.device)
         return FeatureData(
-            self.train.to(dev),
+            None if self.train is None else self.train.to(dev),
             self.train_labels.to(dev),
             self.val.to(dev),
             self.val_labels.to(dev),
@@ -46,7 +60,9 @@ class FeatureData:
     def pair(self, indices: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Two augmented views of the images at `indices` (CPU indices), on `device`."""
         f_a, f_b = self.views.pair(indices.cpu(), gen)
-        return f_a.to(self.device), f_b.to(self.device)
+        same = f_b is f_a  # K=1 hands out one tensor twice: keep it one object (embedded once)
+        f_a = f_a.to(self.device)
+        return f_a, (f_a if same else f_b.to(self.device))
 
 
 @dataclass
@@ -78,6 +94,8 @@ class Tuner(ABC):
     consumes: ClassVar[Literal["features", "images"]]
     Config: ClassVar[type]
     config_key: ClassVar[str]  # the method's section in EvalConfig (no dashes: `nmtune_lora`)
+    # features tuners: whether fit() reads the eval-transform features of the train split
+    uses_train_features: ClassVar[bool] = True
 
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg

@@ -76,7 +76,26 @@ def test_reference_protocol_runs_backbone_every_step(fake_tasks, tmp_path: Path,
         tmp_path,
         _opts("nmtune.views=0", "nmtune.epochs=2", tasks=("toy",)),
     )
-    assert sum(calls) == 96 + 48 + 48 + 2 * 2 * 96  # eval features + two fresh views per image per epoch
+    # val/test eval features + two fresh views per image per epoch (no eval features of train)
+    assert sum(calls) == 48 + 48 + 2 * 2 * 96
+
+
+def _counted_images(monkeypatch, method: str, root: Path, *overrides: str) -> int:
+    calls = []
+    real = Backbone.features
+    monkeypatch.setattr(Backbone, "features", lambda self, x: calls.append(len(x)) or real(self, x))
+    evaluate(["tinyresnet"], [method], None, [0], root, _opts(*overrides, tasks=("toy",)))
+    return sum(calls)
+
+
+def test_nmtune_at_one_view_extracts_what_lp_extracts(fake_tasks, tmp_path: Path, monkeypatch) -> None:
+    lp = _counted_images(monkeypatch, "lp", tmp_path / "lp")
+    assert lp == 96 + 48 + 48  # eval features of train, val, test
+    for method in ("nmtune", "mlp"):
+        k1 = _counted_images(monkeypatch, method, tmp_path / f"{method}1", f"{method}.views=1")
+        assert k1 == lp  # one augmented view of train replaces the eval features of train
+        k2 = _counted_images(monkeypatch, method, tmp_path / f"{method}2", f"{method}.views=2")
+        assert k2 == lp + 96
 
 
 def test_rerun_skips_finished_cells(fake_tasks, tmp_path: Path, monkeypatch) -> None:

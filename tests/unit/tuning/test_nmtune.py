@@ -84,3 +84,45 @@ def test_mlp_equals_nmtune_with_zero_weights() -> None:
     assert np.array_equal(mlp.predict(data.val), nm0.predict(data.val))
     nm = TUNERS.get("nmtune")(NMTuneConfig(epochs=3, batch_size=16)).fit(data, seed=1)
     assert not np.array_equal(mlp.predict(data.val), nm.predict(data.val))  # the regularisers do act
+
+
+def test_one_view_is_embedded_once_with_the_same_loss_and_gradients(monkeypatch) -> None:
+    torch.manual_seed(0)
+    net, cfg = NMTuneNet(8, 3), NMTuneConfig()
+    f, y = torch.randn(6, 8), torch.tensor([0, 1, 2, 0, 1, 2])
+    grads, calls = [], []
+    real = NMTuneNet.embed
+    monkeypatch.setattr(NMTuneNet, "embed", lambda self, x: calls.append(1) or real(self, x))
+    for f_b in (f.clone(), f):  # a copy: embedded twice; the same object (K=1): embedded once
+        calls.clear()
+        net.zero_grad()
+        terms = nmtune_loss(net, f, f_b, y, cfg)
+        terms["total"].backward()
+        grads.append((terms["total"].item(), [p.grad.clone() for p in net.parameters()], len(calls)))
+    (loss2, g2, n2), (loss1, g1, n1) = grads
+    assert (n2, n1) == (2, 1) and abs(loss1 - loss2) < 1e-6
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g1, g2, strict=True))
+
+
+def test_view_trained_tuners_need_no_train_eval_features() -> None:
+    data = _data()
+    one = FeatureData(
+        None, data.train_labels, data.val, data.val_labels, 3, CachedViews(data.views.views[:1])
+    )
+    f_a, f_b = one.pair(torch.arange(4), torch.Generator())
+    assert f_a is f_b  # K=1: one tensor, embedded once
+    fitted = TUNERS.get("nmtune")(NMTuneConfig(epochs=3, batch_size=16, views=1)).fit(one, seed=0)
+    assert fitted.predict(data.val).shape == (20, 3)
+    assert not TUNERS.get("nmtune").uses_train_features and not TUNERS.get("mlp").uses_train_features
+    assert TUNERS.get("lp").uses_train_features
+
+
+def test_fused_adamw_keeps_the_update_rule(monkeypatch) -> None:
+    import nmlbench.tuning.loop as loop
+
+    data, cfg = _data(), NMTuneConfig(epochs=2, batch_size=16)
+    assert loop._can_fuse([{"params": [torch.zeros(2, requires_grad=True)]}])
+    fused = TUNERS.get("nmtune")(cfg).fit(data, seed=0).predict(data.val)
+    monkeypatch.setattr(loop, "_can_fuse", lambda groups: False)
+    plain = TUNERS.get("nmtune")(cfg).fit(data, seed=0).predict(data.val)
+    assert np.allclose(fused, plain, atol=1e-4)
