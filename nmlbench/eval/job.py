@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import os
-import platform
 import resource
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -15,11 +12,11 @@ from typing import Any
 import numpy as np
 import torch
 
-import nmlbench
 from nmlbench.errors import UserError
 from nmlbench.eval.config import EvalConfig, method_config_dict
 from nmlbench.eval.metrics import compute_metrics
 from nmlbench.features.extract import FeatureStore, split_ref
+from nmlbench.provenance import git_sha, slurm_job_id, versions
 from nmlbench.results.io import FORMAT, SCHEMA_VERSION, write_predictions, write_record
 from nmlbench.tuning.base import FeatureData, ImageData, Tuner
 
@@ -224,41 +221,6 @@ def _peak_mb(device: torch.device) -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-_ENV: dict[str, Any] = {}
-
-
 def environment() -> dict[str, Any]:
     """Library versions, git sha of the nmlbench source (if a git checkout) and the SLURM job id."""
-    if not _ENV:
-        import open_clip
-        import peft
-        import timm
-
-        _ENV.update(
-            {
-                "nmlbench": nmlbench.__version__,
-                "python": platform.python_version(),
-                "torch": torch.__version__,
-                "timm": timm.__version__,
-                "open_clip": open_clip.__version__,
-                "peft": peft.__version__,
-                "git_sha": _git_sha(),
-            }
-        )
-    return {**_ENV, "slurm_job_id": os.environ.get("SLURM_JOB_ID")}
-
-
-def _git_sha() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(nmlbench.__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    sha = out.stdout.strip()
-    return sha if len(sha) == 40 else None
+    return {**versions(), "git_sha": git_sha(), "slurm_job_id": slurm_job_id()}
