@@ -79,7 +79,7 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class AugConfig:
-    """Training augmentation; mini-resnet uses scale (0.5, 1) crops + flips [ours]."""
+    """Training augmentation; mini-resnet uses scale (0.8, 1) crops + flips [ours]."""
 
     scale_min: float = 0.08
     hflip: float = 0.5
