@@ -1,8 +1,9 @@
 """Run the study: for each noise rate, a manifest and a pretrained model; every method on every task.
 
-Pretraining runs are independent, so they go to a small process pool (one torch thread each: on a
-2-core machine two 1-thread processes beat one 2-thread process). Every stage skips finished work, so an
-interrupted study resumes where it stopped when the same command is run again.
+Work goes to one process pool (one torch thread per worker: on a 2-core machine two 1-thread
+processes beat one 2-thread process). The evaluation jobs of a checkpoint are queued as soon as its
+pretraining finishes, so no core idles while the last run trains. Every stage skips finished work,
+so an interrupted study resumes where it stopped when the same command is run again.
 """
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import logging
 import multiprocessing as mp
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nmlbench.paths import output_root
 from nmlbench.rates import rate_tag
@@ -31,113 +33,105 @@ class StudyOptions:
     suite: str = "mini"
     tasks: tuple[str, ...] = ()  # narrow the suite to these tasks (an OOD task needs its train task)
     seeds: tuple[int, ...] = (0,)  # tuning seeds
-    workers: int = 0  # processes for pretraining; 0: one per core, at most one per run
+    workers: int = 0  # worker processes; 0: one per core; 1: everything in this process
     pretrain_overrides: tuple[str, ...] = ()
     eval_overrides: tuple[str, ...] = ()
     root: str | None = None
     data_root: str | None = None
 
 
+@dataclass(frozen=True)
+class Plan:
+    """The study as jobs: pretraining configs and, per checkpoint, its evaluation jobs."""
+
+    pretrain: list[Any]  # PretrainConfig, one per (pretraining seed, rate)
+    ckpts: list[str]  # where each will be written (pretraining skips finished ones)
+    evaluation: list[list[Any]]  # nmlbench.eval.run.Job lists, one list per checkpoint
+
+
 def _worker_init() -> None:
-    """One torch thread per worker: two 1-thread processes on 2 cores beat oversubscribed ones."""
     os.environ["TQDM_DISABLE"] = "1"  # per-run bars from parallel workers would interleave
     import torch
 
     torch.set_num_threads(1)
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init)
-
-
-def _progress(futures: list, desc: str) -> list:
-    """Wait for `futures` with one bar for the whole stage; results in submission order."""
-    from concurrent.futures import as_completed
-
-    from tqdm import tqdm
-
-    for _ in tqdm(as_completed(futures), total=len(futures), desc=desc, unit="job"):
-        pass
-    return [f.result() for f in futures]
-
-
-def _pretrain_one(args: tuple[str, tuple[str, ...], str | None, str | None]) -> str:
-    from nmlbench.pretrain.config import load_pretrain_config
+def _pretrain_one(cfg: Any, root: str, data_root: str | None) -> str:
     from nmlbench.pretrain.train import pretrain
 
-    preset, overrides, root, data_root = args
-    cfg = load_pretrain_config(preset, None, list(overrides))
     return str(pretrain(cfg, root=root, data_root=data_root))
 
 
-def pretrain_all(opts: StudyOptions, root: Path) -> list[str]:
-    """One checkpoint per (rate, pretraining seed), in that order; finished runs are reused."""
-    jobs = []
-    for seed in opts.pretrain_seeds:
-        for rate in opts.rates:
-            overrides = (*opts.pretrain_overrides, f"noise.rate={rate}", f"seed={seed}")
-            jobs.append((opts.preset, overrides, str(root), opts.data_root))
-    # Make the mini data and the manifests once, in this process, before the pool starts, so
-    # workers never race to generate the same cache.
-    _prepare(opts)
-    workers = opts.workers or min(len(jobs), os.cpu_count() or 1)
-    if workers <= 1 or len(jobs) == 1:
-        return [_pretrain_one(j) for j in jobs]
-    with _pool(workers) as pool:
-        return _progress([pool.submit(_pretrain_one, j) for j in jobs], "pretrain")
+def make_plan(opts: StudyOptions, root: Path) -> Plan:
+    """Resolve every name up front, so a typo fails before minutes of pretraining."""
+    from nmlbench.eval import EvalOptions
+    from nmlbench.eval.run import plan_jobs
+    from nmlbench.pretrain.config import load_pretrain_config
+    from nmlbench.pretrain.train import checkpoint_dir
+    from nmlbench.tasks import get_suite
+    from nmlbench.tuning import ALL_METHODS, TUNERS
+
+    methods = list(ALL_METHODS) if list(opts.methods) == ["all"] else list(opts.methods)
+    for m in methods:
+        TUNERS.get(m)
+    get_suite(opts.suite)
+    cfgs = [load_pretrain_config(opts.preset, None,
+                                 [*opts.pretrain_overrides, f"noise.rate={rate}", f"seed={seed}"])
+            for seed in opts.pretrain_seeds for rate in opts.rates]
+    ckpts = [str(checkpoint_dir(c, root)) for c in cfgs]
+    eval_opts = EvalOptions(tasks=opts.tasks, overrides=opts.eval_overrides, data_root=opts.data_root)
+    jobs = [plan_jobs([c], methods, opts.suite, list(opts.seeds), str(root), eval_opts) for c in ckpts]
+    return Plan(cfgs, ckpts, jobs)
 
 
-def _prepare(opts: StudyOptions) -> None:
+def execute(plan: Plan, opts: StudyOptions, root: Path) -> tuple[list[Path], float]:
+    """Run the plan; returns the record paths (in plan order) and the pretraining wall time."""
+    from tqdm import tqdm
+
+    from nmlbench.eval.run import run_job
     from nmlbench.mini import load_upstream
 
-    load_upstream(opts.data_root)
-
-
-def evaluate_all(opts: StudyOptions, ckpts: list[str], root: Path) -> list[Path]:
-    """Every method on every task for every checkpoint; (model, train task) jobs shared by a pool."""
-    from nmlbench.eval import EvalOptions, evaluate
-    from nmlbench.eval.run import plan_jobs, run_job
-    from nmlbench.tuning import ALL_METHODS
-
-    eval_opts = EvalOptions(tasks=opts.tasks, overrides=opts.eval_overrides, data_root=opts.data_root)
-    methods = list(ALL_METHODS) if list(opts.methods) == ["all"] else list(opts.methods)
+    load_upstream(opts.data_root)  # generate the mini data once, before workers could race for it
+    t0 = time.perf_counter()
     workers = opts.workers or (os.cpu_count() or 1)
     if workers <= 1:
-        return evaluate(ckpts, methods, opts.suite, list(opts.seeds), root=root, options=eval_opts)
-    jobs = plan_jobs(ckpts, methods, opts.suite, list(opts.seeds), str(root), eval_opts)
-    with _pool(workers) as pool:
-        results = _progress([pool.submit(run_job, j) for j in jobs], "evaluate")
-    return [Path(p) for paths in results for p in paths]
-
-
-def check(opts: StudyOptions) -> None:
-    """Fail on a bad name before minutes of pretraining, not after."""
-    from nmlbench.pretrain.config import load_pretrain_config
-    from nmlbench.tasks import get_suite
-    from nmlbench.tuning import TUNERS
-
-    if list(opts.methods) != ["all"]:
-        for m in opts.methods:
-            TUNERS.get(m)
-    get_suite(opts.suite)
-    load_pretrain_config(opts.preset, None, list(opts.pretrain_overrides))
+        for cfg in plan.pretrain:
+            _pretrain_one(cfg, str(root), opts.data_root)
+        t_pre = time.perf_counter() - t0
+        return [Path(p) for jobs in plan.evaluation for j in jobs for p in run_job(j)], t_pre
+    total = len(plan.pretrain) + sum(map(len, plan.evaluation))
+    bar = tqdm(total=total, desc="study", unit="job")
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+        pre: dict[Future, int] = {pool.submit(_pretrain_one, c, str(root), opts.data_root): i
+                                  for i, c in enumerate(plan.pretrain)}
+        evals: list[list[Future]] = [[] for _ in plan.pretrain]
+        for fut in as_completed(pre):
+            fut.result()  # a failed pretraining run stops the study here, with its own error
+            bar.update()
+            i = pre[fut]
+            evals[i] = [pool.submit(run_job, j) for j in plan.evaluation[i]]
+            for f in evals[i]:
+                f.add_done_callback(lambda _: bar.update())
+        t_pre = time.perf_counter() - t0
+        records = [Path(p) for futs in evals for f in futs for p in f.result()]
+    bar.close()
+    return records, t_pre
 
 
 def run_study(opts: StudyOptions) -> tuple[list[Path], str]:
     """Pretrain, evaluate, summarise. Returns the record paths and the printed table."""
     from nmlbench.study.summary import study_table
 
-    check(opts)
     root = output_root(opts.root)
+    plan = make_plan(opts, root)
     t0 = time.perf_counter()
-    ckpts = pretrain_all(opts, root)
-    t1 = time.perf_counter()
-    log.info("pretraining done in %.0f s: %s", t1 - t0, ", ".join(Path(c).name for c in ckpts))
-    records = evaluate_all(opts, ckpts, root)
-    t2 = time.perf_counter()
-    log.info("evaluation done in %.0f s (%d records)", t2 - t1, len(records))
+    records, t_pre = execute(plan, opts, root)
+    total = time.perf_counter() - t0
+    log.info("study done in %.0f s (%d records)", total, len(records))
     table = study_table(records)
     rates = ", ".join(f"{rate_tag(r)} %" for r in opts.rates)
     header = (f"nmlbench study: suite {opts.suite}, preset {opts.preset}, noise {rates}; "
-              f"pretrain {t1 - t0:.0f} s, evaluate {t2 - t1:.0f} s")
+              f"{len(plan.ckpts)} checkpoints, {len(records)} results in {total / 60:.1f} min "
+              f"(pretraining finished after {t_pre / 60:.1f} min)")
     return records, f"{header}\n\n{table}"
