@@ -39,12 +39,22 @@ EPILOG = """examples:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """Keeps the line breaks of every verb's description and examples (argparse reflows them).
+
+    Sub-parsers inherit the parser class, so verbs and their sub-verbs need not repeat it.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nmlbench",
         description="Benchmark suite for noisy pre-training: inject noise, pretrain, evaluate, compare.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"nmlbench {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")

@@ -27,7 +27,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="tune LP/MLP/NMTune/LoRA/FT/LEVI on tasks and record results",
         description=__doc__,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--model", required=True, help="REF[,REF...]: checkpoint dir, timm name or open_clip:NAME[:TAG]"

@@ -26,7 +26,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="check and accept submissions; build the leaderboard",
         description=__doc__,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     _add_submit(sub)
@@ -38,7 +37,6 @@ def _add_submit(sub: argparse._SubParsersAction) -> None:
         "submit",
         help="check a results folder or archive and add it to the leaderboard",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument(
         "path", type=Path, help="folder or .tar.gz/.tgz/.tar/.zip with submission.json, records, predictions/"
@@ -64,7 +62,6 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
         "build",
         help="aggregate all submissions into LEADERBOARD.md, a CSV and a web page",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     b.add_argument(
         "--leaderboard-dir",

@@ -19,13 +19,11 @@ EPILOG = """examples:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("mini", help="the built-in mini benchmark: build, show, info",
-                                   description=__doc__, epilog=EPILOG,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   description=__doc__, epilog=EPILOG)
     sub = parser.add_subparsers(dest="mini_cmd", metavar="COMMAND", required=True)
     for name, text in (("build", "generate (or reuse) the cached mini benchmark"),
                        ("show", "write a PNG preview grid"), ("info", "print version, cache and tasks")):
-        p = sub.add_parser(name, help=text, description=text, epilog=EPILOG,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(name, help=text, description=text, epilog=EPILOG)
         p.add_argument("--data-root", default=None, help="dataset root (default $NMLBENCH_DATA)")
         p.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
         if name == "show":

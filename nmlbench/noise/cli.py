@@ -62,7 +62,6 @@ def add_parser(subparsers: Any) -> None:
         description="Corrupt exactly round(r*N) samples of a dataset (never modified) and write "
         "noisy/<dataset>/<recipe>-s<seed>/manifest.parquet + manifest.json.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_source_args(p)
     _add_noise_args(p)
@@ -120,7 +119,6 @@ def _add_audit_parser(p: argparse.ArgumentParser) -> None:
         help="check a manifest: hash, rates, flips, and against its source",
         description="Verify a noise manifest and compare it with the source data.",
         epilog="example:\n  nmlbench noise audit nmlbench-out/noisy/mini/sym10-s0/manifest.parquet\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     a.add_argument("manifest", help="manifest.parquet (or its directory)")
     _add_source_args(a)

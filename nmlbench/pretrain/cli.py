@@ -35,7 +35,6 @@ def add_parser(subparsers: Any) -> None:
         description="Pretrain on data with label or caption noise and write checkpoints under "
         "$NMLBENCH_ROOT/ckpt/. Finished runs are skipped; interrupted runs resume.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--preset", help="a built-in preset (default: mini-resnet); see --list-presets")
     p.add_argument("--config", help="a YAML config file (may `include:` a preset file)")

@@ -22,7 +22,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="draw accuracy/noise, delta heat map and spectrum figures",
         description=__doc__,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("results", type=Path, nargs="+", help="folders of result records (results/<suite>)")
     p.add_argument(

@@ -15,7 +15,7 @@ from nmlbench.rates import parse_rates
 from nmlbench.study.run import StudyOptions, run_study
 
 EPILOG = """examples:
-  nmlbench run                                        # the mini study, about 10 minutes on 2 cores
+  nmlbench run                                        # the mini study, under 10 minutes on 2 cores
   nmlbench run --noise 0,5,10,20,30% --seeds 0,1      # a finer sweep, two tuning seeds
   nmlbench run --methods lp,mlp,nmtune --preset mini-clip
 Run the same command again after an interruption: finished manifests, checkpoints and results are reused.
@@ -31,8 +31,7 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("run", help="run the whole study (default: the built-in mini benchmark)",
-                              description=__doc__, epilog=EPILOG,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=__doc__, epilog=EPILOG)
     p.add_argument("--noise", default="0,10,30%", help="pretraining noise rates (default: 0,10,30%%)")
     p.add_argument("--preset", default="mini-resnet", help="pretraining preset (default: mini-resnet)")
     p.add_argument("--pretrain-seeds", default="0", help="pretraining seeds, e.g. 0,1")

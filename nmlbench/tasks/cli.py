@@ -17,15 +17,12 @@ EPILOG = """examples:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("tasks", help="list and show downstream task definitions",
-                                   description=__doc__, epilog=EPILOG,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   description=__doc__, epilog=EPILOG)
     sub = parser.add_subparsers(dest="tasks_cmd", metavar="COMMAND", required=True)
-    p = sub.add_parser("list", help="a table of tasks", epilog=EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser("list", help="a table of tasks", epilog=EPILOG)
     p.add_argument("--suite", default=None,
                    help="only the tasks of this suite (mini, paper, imagenet-shifts, ...)")
-    p = sub.add_parser("show", help="print one task's resolved definition", epilog=EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser("show", help="print one task's resolved definition", epilog=EPILOG)
     p.add_argument("task", help="task name or task YAML path")
     parser.set_defaults(func=run)
 
