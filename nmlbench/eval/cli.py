@@ -15,6 +15,7 @@ EPILOG = """examples:
   nmlbench evaluate --model nmlbench-out/ckpt/tinyresnet.mini_sym10_s0 --method lp,mlp,nmtune --suite mini
   nmlbench evaluate --model resnet50,open_clip:ViT-B-16:openai --method all --suite paper --download
   nmlbench evaluate --model tinyresnet --method nmtune --task mini-objects --seeds 0,1 --set nmtune.views=0
+  nmlbench evaluate --model nmlbench-out/ckpt/MY_CKPT --method lp --suite path/to/my-suite.yaml
 Re-running the same command skips finished cells (records under $NMLBENCH_ROOT/results/<suite>/).
 Presets: `mini` (default for --suite mini) and `reference` (the reference code's settings)."""
 
@@ -36,7 +37,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="all",
         help="METHOD[,METHOD...] or 'all' (lp, mlp, nmtune, nmtune-lora, lora, ft, levi, levi-lora)",
     )
-    p.add_argument("--suite", default=None, help="mini | paper | imagenet-shifts | ... (or use --task)")
+    p.add_argument(
+        "--suite", default=None, help="mini | paper | imagenet-shifts | ... or a suite YAML path (or use --task)"
+    )
     p.add_argument("--task", default=None, help="T[,T...]: task names or task YAML paths")
     p.add_argument("--seeds", default="0", help="comma-separated tuning seeds (default 0)")
     p.add_argument("--preset", default=None, help="tuner preset: mini | reference (default: by suite)")

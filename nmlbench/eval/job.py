@@ -27,33 +27,16 @@ class TaskData:
     """The train task's train/val splits and the test split of every reported task, loaded once."""
 
     def __init__(self, job: Any, backbone: Any, cfg: EvalConfig, api: Any) -> None:
-        opts = job.options
         self.job, self.backbone, self.cfg = job, backbone, cfg
         self.store = FeatureStore(backbone, cfg.features, job.root)
-        self.train_spec = api.get_task(job.train_task)
-
-        def load(spec: Any, split: str) -> Any:
-            data = api.load_split(spec, split, data_root=opts.data_root, download=opts.download)
-            _check_labels(spec, split, data)
-            return data
-
-        self.train, self.val = load(self.train_spec, "train"), load(self.train_spec, "val")
-        self.report = []
-        for name in job.report_tasks:
-            spec = api.get_task(name)
-            if spec.num_classes != self.train_spec.num_classes:
-                raise UserError(
-                    f"OOD task {name!r} has {spec.num_classes} classes but its train_task "
-                    f"{self.train_spec.name!r} has {self.train_spec.num_classes}; fix the task definition"
-                )
-            self.report.append((spec, load(spec, "test")))
+        self.train_spec, self.train, self.val, self.report = load_task_data(job, api)
         self._eval_feats: dict[tuple[str, str], torch.Tensor] = {}
 
     def eval_features(self, spec: Any, split_name: str, split: Any) -> torch.Tensor:
-        key = (spec.name, split_name)
+        key = (spec.key, split_name)
         if key not in self._eval_feats:
             self._eval_feats[key] = self.store.eval_features(
-                split, split_ref(spec.name, spec.version, split_name, split)
+                split, split_ref(spec.label, spec.version, split_name, split)
             )
         return self._eval_feats[key]
 
@@ -63,7 +46,7 @@ class TaskData:
         views = None
         if k is not None:
             views = self.store.view_source(
-                self.train, split_ref(spec.name, spec.version, "train", self.train), k
+                self.train, split_ref(spec.label, spec.version, "train", self.train), k
             )
         # view-trained tuners (MLP, NMTune) never read eval-transform train features: skipping
         # them makes NMTune at K=1 extract exactly what LP does (one pass over train, val, test)
@@ -87,6 +70,34 @@ class TaskData:
             self.backbone.train_transform(self.cfg.features.augment),
             str(self.backbone.device),
         )
+
+
+def load_task_data(job: Any, api: Any) -> tuple[Any, Any, Any, list[tuple[Any, Any]]]:
+    """(train spec, train split, val split, [(reported spec, its test split)]), labels checked."""
+    opts = job.options
+    train_spec = api.get_task(job.train_task)
+
+    def load(spec: Any, split: str) -> Any:
+        data = api.load_split(spec, split, data_root=opts.data_root, download=opts.download)
+        _check_labels(spec, split, data)
+        return data
+
+    train, val = load(train_spec, "train"), load(train_spec, "val")
+    report = []
+    for ref in job.report_tasks:
+        spec = api.get_task(ref)
+        if spec.num_classes != train_spec.num_classes:
+            raise UserError(
+                f"OOD task {spec.name!r} has {spec.num_classes} classes but its train_task "
+                f"{train_spec.name!r} has {train_spec.num_classes}; fix the task definition"
+            )
+        report.append((spec, load(spec, "test")))
+    return train_spec, train, val, report
+
+
+def check_task_data(job: Any, api: Any) -> None:
+    """Read and check every split a job will use (bad labels, missing files) without a backbone."""
+    load_task_data(job, api)
 
 
 def open_task_data(job: Any, backbone: Any, cfg: EvalConfig) -> TaskData:
@@ -141,7 +152,7 @@ def fit_and_record(
             "seed": seed,
             "model": _model_block(data.backbone),
             "method": method_block,
-            "task": _task_block(spec, data.train_spec),
+            "task": spec.record_block(data.train_spec),
             "metrics": compute_metrics(labels, preds),
             "selection": selection,
             "predictions": write_predictions(path, split.ids, labels, preds),
@@ -157,16 +168,6 @@ def fit_and_record(
             "%s %s %s s%d: top1 %.2f", data.backbone.name, method, spec.name, seed, record["metrics"]["top1"]
         )
     return paths
-
-
-def _task_block(spec: Any, train_spec: Any) -> dict[str, Any]:
-    return {
-        "name": spec.name,
-        "version": int(spec.version),
-        "domain": spec.domain,
-        "train_task": train_spec.name if spec.domain == "ood" else None,
-        "num_classes": int(spec.num_classes),
-    }
 
 
 def predict_labels(logits: np.ndarray, class_subset: np.ndarray | None) -> np.ndarray:

@@ -72,43 +72,74 @@ def tasks_api() -> Any:
     return importlib.import_module("nmlbench.tasks")
 
 
+def resolve_suite(suite: str | None) -> Any:
+    """The suite object for a name or YAML path; None for an explicit task list ("custom")."""
+    return tasks_api().get_suite(suite) if suite and suite != "custom" else None
+
+
+def suite_label(suite: str | None) -> str:
+    """The results folder of a suite: a built-in name, a user suite's name + short key, or 'custom'."""
+    s = resolve_suite(suite)
+    return "custom" if s is None else getattr(s, "label", s.name)
+
+
 def resolve_tasks(suite: str | None, tasks: tuple[str, ...]) -> list[Any]:
-    """Task specs for a suite and/or explicit task names, in a stable order."""
+    """Task specs for a suite and/or explicit tasks (names or YAML paths), in a stable order."""
     api = tasks_api()
-    names: list[str] = []
-    if suite and suite != "custom":
-        s = api.get_suite(suite)
-        names = [*s.id_tasks, *s.ood_tasks]
+    s = resolve_suite(suite)
+    specs = [api.get_task(t) for t in (*s.id_tasks, *s.ood_tasks)] if s is not None else []
     if tasks:
-        names = [t for t in tasks if not names or t in names] if suite and suite != "custom" else list(tasks)
-        if suite and suite != "custom" and len(names) != len(tasks):
-            missing = sorted(set(tasks) - set(names))
-            raise UserError(
-                f"task(s) {', '.join(missing)} are not in suite {suite!r}; drop --suite or the task"
-            )
-    if not names:
+        wanted = [api.get_task(t) for t in tasks]
+        if s is not None:
+            keys = {x.key for x in specs}
+            missing = [t for t, w in zip(tasks, wanted, strict=True) if w.key not in keys]
+            if missing:
+                raise UserError(
+                    f"task(s) {', '.join(missing)} are not in suite {suite!r}; drop --suite or the task"
+                )
+        specs = wanted
+    if not specs:
         raise UserError("no tasks to evaluate; pass --suite NAME or --task T[,T]")
-    return [api.get_task(n) for n in names]
+    seen: dict[str, str] = {}
+    for spec in specs:
+        if spec.key in seen:
+            raise UserError(f"task {spec.ref!r} is given twice (also as {seen[spec.key]!r}); list it once")
+        seen[spec.key] = spec.ref
+    return specs
 
 
 def plan_jobs(
     models: list[str], methods: list[str], suite: str, seeds: list[int], root: str, options: EvalOptions
 ) -> list[Job]:
-    """Group tasks by the ID task that trains them; one job per (model, train task)."""
-    specs = resolve_tasks(suite, options.tasks)
+    """Group tasks by the ID task that trains them; one job per (model, train task).
+
+    Jobs carry task refs (built-in names or absolute YAML paths), never file stems, so a user's task
+    is found again wherever the job runs.
+    """
+    api = tasks_api()
     groups: dict[str, list[str]] = {}
-    for spec in specs:
-        train = spec.train_task if spec.domain == "ood" else spec.name
-        if spec.domain == "ood" and not train:
-            raise UserError(
-                f"OOD task {spec.name!r} names no train_task; add `train_task:` to its definition"
-            )
-        groups.setdefault(train, []).append(spec.name)
+    for spec in resolve_tasks(suite, options.tasks):
+        train = api.resolve_train_task(spec).ref if spec.domain == "ood" else spec.ref
+        groups.setdefault(train, []).append(spec.ref)
+    label = suite_label(suite)
     return [
-        Job(m, train, tuple(names), tuple(methods), tuple(seeds), suite, root, options)
+        Job(m, train, tuple(refs), tuple(methods), tuple(seeds), label, root, options)
         for m in models
-        for train, names in groups.items()
+        for train, refs in groups.items()
     ]
+
+
+def preflight(jobs: list[Job]) -> None:
+    """Load every split the jobs will read and check its labels, before anything is written."""
+    from nmlbench.eval.job import check_task_data
+
+    api = tasks_api()
+    done: set[str] = set()
+    for job in jobs:
+        if job.train_task in done:
+            continue
+        done.add(job.train_task)
+        check_task_data(job, api)
 
 
 def run_job(job: Job) -> list[str]:
@@ -118,13 +149,14 @@ def run_job(job: Job) -> list[str]:
     backbone = None
     data = None
     out: list[str] = []
+    task_labels = [tasks_api().get_task(t).label for t in job.report_tasks]
     for method in job.methods:
         tuner = TUNERS.get(method)(method_config(cfg, TUNERS.get(method).config_key))
         key = config_key(cfg, tuner)
         for seed in job.seeds:
             paths = [
                 record_path(job.root, job.suite, make_run_id(_model_name(job.model), method, t, seed, key))
-                for t in job.report_tasks
+                for t in task_labels
             ]
             if all(is_complete(p) for p in paths):
                 log.info("skip %s %s %s s%d: finished", job.model, method, job.train_task, seed)
@@ -133,6 +165,7 @@ def run_job(job: Job) -> list[str]:
             if backbone is None:
                 backbone = _backbone(job.model, cfg.pretrained, resolve_device(cfg.device))
                 data = open_task_data(job, backbone, cfg)
+                write_text(config_path(job.root, job.suite, cfg), dump_config(cfg))
             tuner.check_backbone(backbone)
             out += [str(p) for p in fit_and_record(tuner, method, seed, data, paths, cfg)]
     return out
@@ -154,6 +187,11 @@ def config_key(cfg: EvalConfig, tuner: Any) -> str:
 
 def default_preset(suite: str) -> str:
     return "mini" if suite == "mini" else "reference"
+
+
+def config_path(root: str, suite: str, cfg: EvalConfig) -> Path:
+    """The resolved settings beside the records (each record also holds its method's section)."""
+    return Path(root) / "results" / safe_name(suite) / "configs" / f"{stable_key(cfg)}.yaml"
 
 
 def _model_name(ref: str) -> str:
@@ -192,10 +230,8 @@ def evaluate(
         options.preset or default_preset(suite or "custom"), options.config_path, options.overrides
     )
     root_s = str(output_root(root))
-    # the resolved settings beside the records (each record also holds its method's section)
-    suite_dir = Path(root_s) / "results" / safe_name(suite or "custom")
-    write_text(suite_dir / "configs" / f"{stable_key(cfg)}.yaml", dump_config(cfg))
     jobs = plan_jobs(list(models), methods, suite or "custom", list(seeds), root_s, options)
+    preflight(jobs)  # every task's data read and checked: bad input writes nothing
     if options.launcher == "none":
         results = [run_job(j) for j in tqdm(jobs, desc="evaluate", unit="job")]
     else:

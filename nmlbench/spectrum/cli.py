@@ -19,7 +19,7 @@ EPILOG = """examples:
   nmlbench spectrum --model ckpt/a --suite mini --attach nmlbench-out/results/mini  # for the leaderboard
   nmlbench spectrum --features feats.npy --centring row                             # any (N, D) .npy array
 
-records: $NMLBENCH_ROOT/spectrum/<model>/<task>__<centring>.json (schema: leaderboard/schema/spectrum.v1.json)
+records: $NMLBENCH_ROOT/spectrum/<model>-<key>/<task>-<key>__<centring>.json (schema: leaderboard/schema/spectrum.v1.json)
 """
 
 
@@ -36,8 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         help="checkpoint dir, timm name or open_clip:<model>; repeatable",
     )
-    p.add_argument("--task", action="append", default=[], help="task name; repeatable")
-    p.add_argument("--suite", default=None, help="every task of this suite (ID and OOD)")
+    p.add_argument("--task", action="append", default=[], help="task name or task YAML path; repeatable")
+    p.add_argument("--suite", default=None, help="every task of this suite (name or suite YAML path; ID and OOD)")
     p.add_argument("--features", type=Path, default=None, help="a saved (N, D) .npy array instead of a model")
     p.add_argument("--centring", choices=CENTRINGS, default="row", help="row = the reference's (default)")
     p.add_argument("--no-l2", action="store_true", help="skip the reference's row L2 normalisation")
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from nmlbench.spectrum.metrics import analyse
-    from nmlbench.spectrum.run import SpectrumOptions, attach, run_spectrum
+    from nmlbench.spectrum.run import SpectrumOptions, attach, check_tasks, run_spectrum
 
     opts = SpectrumOptions(
         centring=args.centring,
@@ -97,9 +97,12 @@ def run(args: argparse.Namespace) -> int:
         from nmlbench.tasks import get_suite
 
         suite = get_suite(args.suite)
-        tasks += [t for t in list(suite.id_tasks) + list(suite.ood_tasks) if t not in tasks]
+        tasks += list(suite.id_tasks) + list(suite.ood_tasks)
     if not tasks:
         raise UserError("pass --task T (repeatable) or --suite S")
+    tasks = check_tasks(tasks, opts)  # all read and checked before anything is written
+    if args.attach and not args.attach.is_dir():
+        raise UserError(f"--attach {args.attach} is not a folder of result records; pass results/<suite>")
     paths = run_spectrum(args.model, tasks, opts, progress=lambda xs: tqdm(xs, desc="spectrum"))
     for p in paths:
         print(p)

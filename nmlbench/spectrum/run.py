@@ -47,27 +47,50 @@ class Features:
     task: dict[str, Any]  # {"name", "version", "split"}
 
 
+def _test_split(task: str, opts: SpectrumOptions) -> tuple[Any, Any, Any]:
+    from nmlbench.tasks import get_task, load_split, resolve_train_task
+
+    spec = get_task(task)
+    split = load_split(spec, "test", data_root=opts.data_root, download=False)
+    train = resolve_train_task(spec) if spec.domain == "ood" else None
+    return spec, split, train
+
+
+def check_tasks(tasks: Sequence[str], opts: SpectrumOptions) -> list[str]:
+    """Every task resolved and its test split read before anything is written; returns unique refs."""
+    refs: dict[str, str] = {}
+    for task in tasks:
+        spec, _, _ = _test_split(task, opts)
+        refs.setdefault(spec.key, spec.ref)
+    return list(refs.values())
+
+
 def extract_test_features(model_ref: str, task: str, opts: SpectrumOptions) -> Features:
     """Features of `task`'s test split from the frozen backbone `model_ref` (cached on disk)."""
     from nmlbench.features.extract import FeatureConfig, FeatureStore, split_ref
     from nmlbench.models.load import load_backbone
-    from nmlbench.tasks import get_task, load_split
 
-    spec = get_task(task)
-    split = load_split(spec, "test", data_root=opts.data_root, download=False)
+    spec, split, train = _test_split(task, opts)
     backbone = load_backbone(model_ref, pretrained=opts.pretrained)
     store = FeatureStore(backbone, FeatureConfig(batch_size=opts.batch_size), root=opts.root)
-    x = store.eval_features(split, split_ref(spec.name, spec.version, "test", split))
+    x = store.eval_features(split, split_ref(spec.label, spec.version, "test", split))
     return Features(
         x.numpy(),
-        dict(backbone.provenance),
-        {"name": spec.name, "version": int(spec.version), "split": "test"},
+        {**backbone.provenance, "key": backbone.provenance.get("key") or backbone.key},
+        {**spec.record_block(train), "split": "test"},
     )
 
 
-def record_path(model_name: str, task: str, centring: str, root: str | None = None) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9._+=@-]+", "_", model_name).strip("_") or "model"
-    return output_root(root) / "spectrum" / safe / f"{task}__{centring}.json"
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+=@-]+", "_", text).strip("_") or "x"
+
+
+def record_path(model: dict[str, Any], task: dict[str, Any], centring: str, root: str | None = None) -> Path:
+    """spectrum/<model name>-<model key>/<task name>-<task key>__<centring>.json, always under the root:
+    two models (or two tasks) sharing a short name never share a file."""
+    model_dir = _safe(f"{model['name']}-{str(model.get('key') or '')[:8]}".rstrip("-"))
+    task_stem = _safe(f"{task['name']}-{str(task.get('key') or '')[:8]}".rstrip("-"))
+    return output_root(root) / "spectrum" / model_dir / f"{task_stem}__{centring}.json"
 
 
 def make_record(feats: Features, opts: SpectrumOptions) -> dict[str, Any]:
@@ -92,16 +115,18 @@ def run_spectrum(
     written = []
     for model_ref, task in progress([(m, t) for m in models for t in tasks]):
         feats = features(model_ref, task, opts)
-        path = record_path(feats.model["name"], task, opts.centring, opts.root)
+        path = record_path(feats.model, feats.task, opts.centring, opts.root)
         if not path.exists():
             write_json(path, make_record(feats, opts))
         written.append(path)
     return written
 
 
-def _same_model(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    if a.get("checkpoint_sha256") and b.get("checkpoint_sha256"):
-        return a["checkpoint_sha256"] == b["checkpoint_sha256"]
+def _same(a: dict[str, Any], b: dict[str, Any], keys: tuple[str, ...]) -> bool:
+    """Same model / task: by the first identity both blocks carry, the name only as a last resort."""
+    for k in keys:
+        if a.get(k) and b.get(k):
+            return a[k] == b[k]
     return a.get("name") == b.get("name")
 
 
@@ -117,7 +142,9 @@ def attach(spectrum_records: Sequence[Path], results_dir: str | Path) -> list[Pa
         if rec.get("format") != "nmlbench-result":
             continue
         for spec in spectra:
-            if spec["task"]["name"] == rec["task"]["name"] and _same_model(spec["model"], rec["model"]):
+            if _same(spec["task"], rec["task"], ("key",)) and _same(
+                spec["model"], rec["model"], ("key", "checkpoint_sha256")
+            ):
                 if rec.get("spectrum") != spec["spectrum"]:
                     rec["spectrum"] = spec["spectrum"]
                     write_json(path, rec)

@@ -65,7 +65,7 @@ def _pretrain_one(cfg: Any, root: str, data_root: str | None) -> str:
 def make_plan(opts: StudyOptions, root: Path) -> Plan:
     """Resolve every name up front, so a typo fails before minutes of pretraining."""
     from nmlbench.eval import EvalOptions
-    from nmlbench.eval.run import plan_jobs
+    from nmlbench.eval.run import plan_jobs, preflight
     from nmlbench.pretrain.config import load_pretrain_config
     from nmlbench.pretrain.train import checkpoint_dir
     from nmlbench.tasks import get_suite
@@ -81,6 +81,7 @@ def make_plan(opts: StudyOptions, root: Path) -> Plan:
     ckpts = [str(checkpoint_dir(c, root)) for c in cfgs]
     eval_opts = EvalOptions(tasks=opts.tasks, overrides=opts.eval_overrides, data_root=opts.data_root)
     jobs = [plan_jobs([c], methods, opts.suite, list(opts.seeds), str(root), eval_opts) for c in ckpts]
+    preflight(jobs[0] if jobs else [])  # every task's data read and checked before any pretraining
     return Plan(cfgs, ckpts, jobs)
 
 

@@ -12,6 +12,7 @@ EPILOG = """examples:
   nmlbench tasks list                  # every built-in task
   nmlbench tasks list --suite mini     # the tasks one suite evaluates, in order
   nmlbench tasks show cifar10          # the resolved definition of one task (name or YAML path)
+  nmlbench tasks list --suite my/suite.yaml   # a user suite: paths resolved beside the suite file
 """
 
 
@@ -21,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="tasks_cmd", metavar="COMMAND", required=True)
     p = sub.add_parser("list", help="a table of tasks", epilog=EPILOG)
     p.add_argument("--suite", default=None,
-                   help="only the tasks of this suite (mini, paper, imagenet-shifts, ...)")
+                   help="only the tasks of this suite (mini, paper, ... or a suite YAML path)")
     p = sub.add_parser("show", help="print one task's resolved definition", epilog=EPILOG)
     p.add_argument("task", help="task name or task YAML path")
     parser.set_defaults(func=run)
@@ -30,15 +31,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _list(args: argparse.Namespace) -> int:
     from nmlbench.tasks import get_suite, get_task, list_tasks
 
+    from nmlbench.tasks import resolve_train_task
+
     names = list(get_suite(args.suite).tasks) if args.suite else list_tasks()
-    rows = [("name", "domain", "classes", "version", "source", "licence")]
+    rows = [("name", "key", "domain", "classes", "version", "source", "licence")]
     for name in names:
         s = get_task(name)
-        dom = s.domain if s.domain == "id" else f"ood<-{s.train_task}"
-        rows.append((s.name, dom, str(s.num_classes), str(s.version), s.source, s.license))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        dom = s.domain if s.domain == "id" else f"ood<-{resolve_train_task(s).name}"
+        where = s.source if s.builtin else s.origin
+        rows.append((s.name, s.key[:8], dom, str(s.num_classes), str(s.version), where, s.license))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + f"  {r[4]}  [{r[5]}]")
+        print("  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + f"  {r[5]}  [{r[6]}]")
     return 0
 
 

@@ -16,9 +16,16 @@ def _ids(spec: TaskSpec, split: str, n: int) -> np.ndarray:
     return np.array([f"{spec.name}/{split}/{i:06d}" for i in range(n)])
 
 
-def _under(root: Path, rel: str) -> Path:
+def _under(root: Path, rel: str, spec: TaskSpec) -> Path:
+    """Where a data path of a task points: absolute as written; relative, a built-in task's under the
+    data root, and a user task's beside its YAML file (else under the data root, if only there)."""
     p = Path(rel).expanduser()
-    return p if p.is_absolute() else root / p
+    if p.is_absolute():
+        return p
+    if spec.builtin or not spec.origin:
+        return root / p
+    beside = Path(spec.origin).parent / p
+    return root / p if not beside.exists() and (root / p).exists() else beside
 
 
 @TASK_READERS.register("mini")
@@ -52,7 +59,7 @@ def read_npz(spec: TaskSpec, split: str, root: Path, download: bool) -> Split:
     if split not in p["files"]:
         raise UserError(f"task {spec.name!r}: params.files has no entry for split {split!r}; "
                         f"add one or derive it with derived_splits")
-    path = _under(root, p["files"][split])
+    path = _under(root, p["files"][split], spec)
     if not path.is_file():
         raise missing_data(spec, path, False)
     with np.load(path, allow_pickle=False) as z:
@@ -105,7 +112,7 @@ def read_image_folder(spec: TaskSpec, split: str, root: Path, download: bool) ->
     if p["folders"] not in ("names", "index"):
         raise UserError(f"task {spec.name!r}: params.folders must be 'names' or 'index', "
                         f"not {p['folders']!r}")
-    base = _under(root, p["root"])
+    base = _under(root, p["root"], spec)
     if split in p["list_files"]:
         return _from_list(spec, base, base / p["list_files"][split], split)
     folder = base / p["split_dirs"].get(split, split)

@@ -1,13 +1,19 @@
 """Task and suite definitions: frozen dataclasses read from strict YAML, looked up by name or path.
 
 Built-in tasks live in `nmlbench/tasks/defs/<name>.yaml` (task name = file stem), suites in
-`nmlbench/tasks/suites/<name>.yaml`. A user's task is a YAML file of the same form passed by path.
+`nmlbench/tasks/suites/<name>.yaml`. A user's task or suite is a YAML file of the same form passed by
+path. A task is identified by what it is, never by its short name: `TaskSpec.key` hashes the resolved
+definition (with its train task's key and, for a user's file, the file's location), and `TaskSpec.ref`
+is what every stage passes around (a built-in name, or the absolute path of a user's YAML).
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
 import functools
+import hashlib
+import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -19,6 +25,11 @@ from nmlbench.errors import UserError
 SPLIT_NAMES = ("train", "val", "test")
 _DEFS = "defs"
 _SUITES = "suites"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")  # result schema's `identifier`
+# Filled by the loader, never by a YAML file.
+_LOADER_FIELDS = ("origin", "key", "builtin")
+# Words about a task that change no number: left out of its key.
+_DESCRIPTIVE = ("description", "source", "license", "citation")
 
 
 @dataclass(frozen=True)
@@ -43,8 +54,13 @@ class TaskSpec:
     license: str = ""
     citation: str = ""
     origin: str = ""                   # filled by the loader: the YAML file this spec came from
+    key: str = ""                      # filled by the loader: sha256 of the resolved definition
+    builtin: bool = False              # filled by the loader: shipped with nmlbench
 
     def __post_init__(self) -> None:
+        if not NAME_PATTERN.match(self.name):
+            raise ValueError(f"task name {self.name!r} must be letters, digits and '_.+-' (at most 128); "
+                             "rename the file or set `name:` in it")
         if self.domain not in ("id", "ood"):
             raise ValueError(f"domain must be 'id' or 'ood', got {self.domain!r}")
         if self.domain == "ood" and not self.train_task:
@@ -68,22 +84,66 @@ class TaskSpec:
             return tuple(self.splits)
         return ("test",) if self.domain == "ood" else SPLIT_NAMES
 
+    @property
+    def ref(self) -> str:
+        """What to pass to `get_task` to get this very task back: a built-in name or the YAML's path."""
+        return self.name if self.builtin or not self.origin else self.origin
+
+    @property
+    def label(self) -> str:
+        """File-name-safe and unique: the name plus a short key (two `train.yaml` never collide)."""
+        return f"{self.name}-{self.key[:8]}" if self.key else self.name
+
+    def record_block(self, train: TaskSpec | None) -> dict[str, Any]:
+        """The `task` block of a result record: the name, and what the task is (key, origin)."""
+        return {
+            "name": self.name,
+            "version": int(self.version),
+            "domain": self.domain,
+            "train_task": train.name if (self.domain == "ood" and train is not None) else None,
+            "num_classes": int(self.num_classes),
+            "key": self.key,
+            "origin": "builtin" if self.builtin else self.origin,
+            "builtin": bool(self.builtin),
+        }
+
 
 @dataclass(frozen=True)
 class Suite:
-    """A named list of tasks: ID tasks (own heads) and OOD tasks (heads of their train_task)."""
+    """A named list of tasks: ID tasks (own heads) and OOD tasks (heads of their train_task).
+
+    After `get_suite`, entries are task refs: built-in names, or absolute paths of user YAMLs
+    (written relative to the suite file).
+    """
 
     name: str
     version: int
     id_tasks: tuple[str, ...]
     ood_tasks: tuple[str, ...] = ()
     description: str = ""
+    origin: str = ""  # filled by the loader
+    key: str = ""  # filled by the loader: hash of the suite and of every task it names
+    builtin: bool = False  # filled by the loader
+
+    def __post_init__(self) -> None:
+        if not NAME_PATTERN.match(self.name):
+            raise ValueError(f"suite name {self.name!r} must be letters, digits and '_.+-'; "
+                             "rename the file or set `name:` in it")
+
+    @property
+    def label(self) -> str:
+        """The results folder's name: a built-in suite's name, or a user suite's name + short key."""
+        return self.name if self.builtin or not self.key else f"{self.name}-{self.key[:8]}"
+
+    def specs(self) -> list[TaskSpec]:
+        """ID then OOD task specs, in suite order."""
+        return [get_task(t) for t in (*self.id_tasks, *self.ood_tasks)]
 
     @property
     def tasks(self) -> tuple[str, ...]:
         """Every task to load, in order: ID tasks, the OOD tasks' train tasks not listed, OOD tasks."""
-        extra = [get_task(t).train_task for t in self.ood_tasks]
-        extra = [t for t in dict.fromkeys(extra) if t and t not in self.id_tasks]
+        extra = [resolve_train_task(get_task(t)).ref for t in self.ood_tasks]
+        extra = [t for t in dict.fromkeys(extra) if t not in self.id_tasks]
         return tuple(self.id_tasks) + tuple(extra) + tuple(self.ood_tasks)
 
 
@@ -98,9 +158,40 @@ def _load_spec(path: str) -> TaskSpec:
 @functools.cache
 def _load_spec_cached(path: str, mtime_ns: int) -> TaskSpec:
     raw = read_yaml(path)
+    _refuse_loader_fields(raw, path)
     raw.setdefault("name", Path(path).stem)
-    spec = from_mapping(TaskSpec, raw, path)
-    return dataclasses.replace(spec, origin=path)
+    builtin = Path(path).parent == _package_dir(_DEFS)
+    spec = dataclasses.replace(from_mapping(TaskSpec, raw, path), origin=path, builtin=builtin)
+    return dataclasses.replace(spec, key=_task_key(spec))
+
+
+def _refuse_loader_fields(raw: dict[str, Any], path: str | Path) -> None:
+    bad = [k for k in _LOADER_FIELDS if k in raw]
+    if bad:
+        raise UserError(f"{path}: {', '.join(bad)} are set by nmlbench, not by the file; remove them")
+
+
+def _file_digest(ref: Any, spec: TaskSpec) -> Any:
+    """A class-list file's content hash (what the labels mean), else the value as written."""
+    if not isinstance(ref, str) or ref.startswith("timm:"):
+        return ref
+    path = Path(ref) if Path(ref).is_absolute() else Path(spec.origin).parent / ref
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ref
+
+
+def _task_key(spec: TaskSpec) -> str:
+    """sha256 of what decides a task's numbers: its settings, class lists, train task, and (for a
+    user's file) where it lives, since relative data paths are read beside it. Descriptions do not count."""
+    body = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)
+            if f.name not in (*_LOADER_FIELDS, *_DESCRIPTIVE)}
+    body["classes"] = _file_digest(spec.classes, spec)
+    body["class_mask"] = _file_digest(spec.class_mask, spec)
+    if spec.train_task:
+        body["train_task"] = resolve_train_task(spec).key
+    if not spec.builtin:
+        body["origin"] = spec.origin
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def list_tasks() -> list[str]:
@@ -131,24 +222,44 @@ def get_task(name_or_path: str | Path | TaskSpec) -> TaskSpec:
     return _load_spec(str(path))
 
 
+def _beside(ref: str, origin: str) -> str:
+    """A YAML path written in a file is read relative to that file; names stay names."""
+    if _is_path(ref) and origin and not Path(ref).expanduser().is_absolute():
+        return str(Path(origin).parent / ref)
+    return ref
+
+
+def _is_path(ref: str) -> bool:
+    return ref.endswith((".yaml", ".yml")) or "/" in ref
+
+
 def resolve_train_task(spec: TaskSpec) -> TaskSpec:
     """The ID task an OOD task borrows its head from; a relative YAML path is read beside `spec`'s file."""
     if not spec.train_task:
         raise UserError(f"task {spec.name!r} is not an OOD task; it has no train_task")
-    ref = spec.train_task
-    if ref.endswith((".yaml", ".yml")) and spec.origin and not Path(ref).is_absolute():
-        ref = str(Path(spec.origin).parent / ref)
-    train = get_task(ref)
+    ref = _beside(spec.train_task, spec.origin)
+    try:
+        train = get_task(ref)
+    except UserError as e:
+        raise UserError(f"task {spec.name!r} ({spec.origin or 'built-in'}): its train_task "
+                        f"{spec.train_task!r} cannot be found ({e}); fix train_task") from None
     if train.domain != "id":
         raise UserError(f"task {spec.name!r}: train_task {train.name!r} must be an 'id' task")
     return train
 
 
 def get_suite(name_or_path: str | Path) -> Suite:
-    """A built-in suite by name (`mini`, `paper`, `imagenet-shifts`, ...) or a suite YAML path."""
+    """A built-in suite by name (`mini`, `paper`, `imagenet-shifts`, ...) or a suite YAML path.
+
+    A user suite's task paths are read relative to the suite file; a task named twice, a task in the
+    wrong list, or an OOD task whose train task cannot be found is an error here, before any work.
+    """
     text = str(name_or_path)
-    if text.endswith((".yaml", ".yml")):
-        path = Path(text)
+    if text.endswith((".yaml", ".yml")) or Path(text).is_file():
+        path = Path(text).expanduser().resolve()
+        if not path.is_file():
+            raise UserError(f"suite file {path} does not exist; pass a suite name "
+                            f"({', '.join(list_suites())}) or the path of a suite YAML")
     else:
         path = _package_dir(_SUITES) / f"{text}.yaml"
         if not path.is_file():
@@ -156,12 +267,32 @@ def get_suite(name_or_path: str | Path) -> Suite:
             hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
             raise UserError(f"unknown suite {text!r}; {hint}known: {', '.join(list_suites())}")
     raw = read_yaml(path)
+    _refuse_loader_fields(raw, path)
     raw.setdefault("name", path.stem)
     suite = from_mapping(Suite, raw, str(path))
-    for task in suite.id_tasks + suite.ood_tasks:
-        spec = get_task(task)
-        expected = "id" if task in suite.id_tasks else "ood"
-        if spec.domain != expected:
-            raise UserError(f"{path}: task {task!r} is listed as {expected} "
-                            f"but its domain is {spec.domain!r}")
-    return suite
+    seen: dict[str, str] = {}
+    lists: dict[str, list[str]] = {"id": [], "ood": []}
+    for expected, entries in (("id", suite.id_tasks), ("ood", suite.ood_tasks)):
+        for task in entries:
+            try:
+                spec = get_task(_beside(task, str(path)))
+            except UserError as e:
+                raise UserError(f"{path}: {e}") from None
+            if spec.key in seen:
+                raise UserError(f"{path}: task {task!r} is listed twice (also as {seen[spec.key]!r}); "
+                                "list each task once")
+            seen[spec.key] = task
+            if spec.domain != expected:
+                raise UserError(f"{path}: task {task!r} is listed as {expected} "
+                                f"but its domain is {spec.domain!r}; move it to {spec.domain}_tasks")
+            if spec.domain == "ood":
+                try:
+                    resolve_train_task(spec)
+                except UserError as e:
+                    raise UserError(f"{path}: {e}") from None
+            lists[expected].append(spec.ref)
+    builtin = path.parent == _package_dir(_SUITES)
+    blob = json.dumps([suite.name, suite.version, list(seen)], separators=(",", ":"))
+    key = hashlib.sha256(blob.encode()).hexdigest()
+    return dataclasses.replace(suite, id_tasks=tuple(lists["id"]), ood_tasks=tuple(lists["ood"]),
+                               origin=str(path), key=key, builtin=builtin)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import types
 from dataclasses import dataclass
@@ -20,6 +21,24 @@ class FakeSpec:
     num_classes: int = 3
     domain: str = "id"
     train_task: str | None = None
+    builtin: bool = True
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(repr((self.name, self.version, self.num_classes, self.domain)).encode()).hexdigest()
+
+    @property
+    def ref(self) -> str:
+        return self.name
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}-{self.key[:8]}"
+
+    def record_block(self, train: FakeSpec | None) -> dict:
+        return {"name": self.name, "version": self.version, "domain": self.domain,
+                "train_task": train.name if self.domain == "ood" else None, "num_classes": self.num_classes,
+                "key": self.key, "origin": "builtin", "builtin": True}
 
 
 class FakeSplit:
@@ -69,9 +88,13 @@ def make_api(calls: dict) -> types.ModuleType:
     def get_suite(name: str):
         if name != "toys":
             raise UserError(f"unknown suite {name!r}; did you mean 'toys'?")
-        return types.SimpleNamespace(id_tasks=["toy"], ood_tasks=["toy-ood"])
+        return types.SimpleNamespace(name="toys", label="toys", id_tasks=["toy"], ood_tasks=["toy-ood"])
+
+    def resolve_train_task(spec: FakeSpec) -> FakeSpec:
+        return get_task(spec.train_task)
 
     api.get_task, api.load_split, api.get_suite = get_task, load_split, get_suite
+    api.resolve_train_task = resolve_train_task
     return api
 
 
@@ -83,7 +106,7 @@ def install(monkeypatch: pytest.MonkeyPatch, calls: dict) -> None:
     except ImportError:
         monkeypatch.setitem(sys.modules, "nmlbench.tasks", fake)
         return
-    for name in ("get_task", "load_split", "get_suite"):
+    for name in ("get_task", "load_split", "get_suite", "resolve_train_task"):
         monkeypatch.setattr(real, name, getattr(fake, name), raising=False)
 
 

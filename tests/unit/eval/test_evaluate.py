@@ -37,6 +37,9 @@ def test_every_method_beats_chance_and_writes_valid_records(fake_tasks, tmp_path
         "domain": "ood",
         "train_task": "toy",
         "num_classes": 3,
+        "key": ood_rec["task"]["key"],
+        "origin": "builtin",
+        "builtin": True,
     }
     assert id_rec["metrics"]["top1"] > 100 / 3 + 10  # chance is 33.3 %
     validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))

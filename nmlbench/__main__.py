@@ -1,0 +1,4 @@
+"""`python -m nmlbench ...` is the `nmlbench` command."""
+from nmlbench.cli import entry
+
+entry()
