@@ -38,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="METHOD[,METHOD...] or 'all' (lp, mlp, nmtune, nmtune-lora, lora, ft, levi, levi-lora)",
     )
     p.add_argument(
-        "--suite", default=None, help="mini | paper | imagenet-shifts | ... or a suite YAML path (or use --task)"
+        "--suite", default=None, help="mini | paper | imagenet-shifts | ... or a suite YAML path (or --task)"
     )
     p.add_argument("--task", default=None, help="T[,T...]: task names or task YAML paths")
     p.add_argument("--seeds", default="0", help="comma-separated tuning seeds (default 0)")

@@ -19,7 +19,8 @@ EPILOG = """examples:
   nmlbench spectrum --model ckpt/a --suite mini --attach nmlbench-out/results/mini  # for the leaderboard
   nmlbench spectrum --features feats.npy --centring row                             # any (N, D) .npy array
 
-records: $NMLBENCH_ROOT/spectrum/<model>-<key>/<task>-<key>__<centring>.json (schema: leaderboard/schema/spectrum.v1.json)
+records: $NMLBENCH_ROOT/spectrum/<model>-<key>/<task>-<key>__<centring>.json
+(schema: leaderboard/schema/spectrum.v1.json)
 """
 
 
@@ -37,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="checkpoint dir, timm name or open_clip:<model>; repeatable",
     )
     p.add_argument("--task", action="append", default=[], help="task name or task YAML path; repeatable")
-    p.add_argument("--suite", default=None, help="every task of this suite (name or suite YAML path; ID and OOD)")
+    p.add_argument("--suite", default=None, help="every task of this suite (a name or a suite YAML path)")
     p.add_argument("--features", type=Path, default=None, help="a saved (N, D) .npy array instead of a model")
     p.add_argument("--centring", choices=CENTRINGS, default="row", help="row = the reference's (default)")
     p.add_argument("--no-l2", action="store_true", help="skip the reference's row L2 normalisation")

@@ -29,9 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from nmlbench.tasks import get_suite, get_task, list_tasks
-
-    from nmlbench.tasks import resolve_train_task
+    from nmlbench.tasks import get_suite, get_task, list_tasks, resolve_train_task
 
     names = list(get_suite(args.suite).tasks) if args.suite else list_tasks()
     rows = [("name", "key", "domain", "classes", "version", "source", "licence")]

@@ -25,7 +25,8 @@ class FakeSpec:
 
     @property
     def key(self) -> str:
-        return hashlib.sha256(repr((self.name, self.version, self.num_classes, self.domain)).encode()).hexdigest()
+        body = repr((self.name, self.version, self.num_classes, self.domain))
+        return hashlib.sha256(body.encode()).hexdigest()
 
     @property
     def ref(self) -> str:
