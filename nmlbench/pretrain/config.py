@@ -18,25 +18,29 @@ class DataConfig:
     """Where the pretraining images (and labels or captions) come from.
 
     Attributes:
-        source: "mini" (built-in, in memory), "imagefolder" (ImageNet layout), "webdataset"
-            (tar shards; image + cls or txt/json), "hf" (an HF dataset saved with save_to_disk).
+        source: "mini" (built-in, in memory), "imagefolder" (ImageNet layout), "npz" (a numpy
+            archive as tasks read it), "webdataset" (tar shards; image + cls or txt/json), "hf" (a
+            Hugging Face dataset: save_to_disk folder, parquet/arrow file or folder, or hf-hub:NAME).
         name: dataset name in checkpoint names and in `ensure_manifest(dataset=...)`.
-        path: data root, shard pattern ("shards/{000000..000099}.tar") or HF dataset dir;
+        path: data root, npz file, shard pattern ("shards/{000000..000099}.tar") or HF dataset;
             relative paths are under the data root (--data-root / $NMLBENCH_DATA).
         manifest: noise manifest (parquet) for non-mini data; "{rate}" and "{seed}" are filled in
             (rate as in '10'); mini manifests are created on demand.
         max_corrupt_share: fail when more than this share of the samples cannot be decoded.
+        *_key: columns (HF), arrays (npz) or json keys / extensions (shards); None takes the
+            format's default (as `nmlbench noise` reads it), a named one must exist.
     """
 
-    source: Literal["mini", "imagefolder", "webdataset", "hf"] = "mini"
+    source: Literal["mini", "imagefolder", "npz", "webdataset", "hf"] = "mini"
     name: str = "mini"
     path: str | None = None
     manifest: str | None = None
     split: str = "train"  # HF datasets: the split to read
-    image_key: str = "image"  # HF column / webdataset extension list "jpg;png;jpeg;webp"
-    label_key: str = "label"
-    caption_key: str = "caption"  # HF column / key in a shard's .json (else its .txt)
-    id_key: str = "id"  # HF column holding the sample id (ImageFolder: relative path; wds: __key__)
+    image_key: str | None = None  # HF column (image/img) / npz array (images) / shard exts "jpg;png"
+    label_key: str | None = None  # HF column / npz array / shard json key (label(s); shards: else .cls)
+    caption_key: str | None = None  # HF column / npz array / shard json key (caption(s); shards: else .txt)
+    id_key: str | None = None  # HF column / npz array (id(s), else row number); shards: __key__
+    num_classes: int | None = None  # integer labels without class names: the class count (else max + 1)
     max_corrupt_share: float = 0.001
     num_workers: int = 0
 
