@@ -100,6 +100,9 @@ class PretrainConfig:
     noise: NoiseSpec = field(default_factory=NoiseSpec)
     optim: OptimConfig = field(default_factory=OptimConfig)
     aug: AugConfig = field(default_factory=AugConfig)
+    # Training resolution (crops, and `img_size` for architectures with a fixed input such as ViTs);
+    # None: the model's own (zoo / timm pretrained cfg). Recorded in checkpoint.json for evaluation.
+    image_size: int | None = None
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16"] = "bf16"  # bf16 autocast on GPU only; CPU always fp32
@@ -112,6 +115,8 @@ class PretrainConfig:
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
     def __post_init__(self) -> None:
+        if self.image_size is not None and self.image_size <= 0:
+            raise ValueError(f"image_size must be a positive number of pixels, got {self.image_size}")
         if self.ckpt_every_steps <= 0 or self.keep_checkpoints <= 0 or self.log_every_steps <= 0:
             raise ValueError("ckpt_every_steps, keep_checkpoints and log_every_steps must be positive")
         wanted = {"sym": "supervised", "caption": "clip"}.get(self.noise.kind, self.objective)
