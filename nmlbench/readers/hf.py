@@ -11,6 +11,9 @@ and the arrow files all carry in their schema.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +50,30 @@ def _pick_split(ds: Any, spec: ReadSpec, where: str) -> Any:
     return ds[spec.split]
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No progress bars or error logs from `datasets` while it reads a local file: a bad file must
+    give our one-line error only, and converting a local file to its cache takes seconds."""
+    import datasets
+
+    logger = logging.getLogger("datasets")
+    level, bars = logger.level, datasets.is_progress_bar_enabled()
+    logger.setLevel(logging.CRITICAL)
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        if bars:
+            datasets.enable_progress_bars()
+
+
 def _load_local(builder: str, where: str, **kwargs: Any) -> Any:
     import datasets
 
     try:
-        return datasets.load_dataset(builder, **kwargs)
+        with _quiet():
+            return datasets.load_dataset(builder, **kwargs)
     except Exception as e:  # noqa: BLE001 - pyarrow/datasets raise many types for one bad file
         raise UserError(
             f"cannot read {where} ({_short(e)}); check that it is a valid {builder} dataset"
