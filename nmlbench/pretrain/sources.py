@@ -138,11 +138,11 @@ def _local_path(cfg: DataConfig, root: Path | None) -> str:
         for p in cfg.path.split("::")
     ]
     pattern = "::".join(parts)
-    absent = [
-        u
-        for u in expand_urls(pattern)
-        if "://" not in u and not u.startswith("pipe:") and not Path(u).is_file()
-    ]
+    try:
+        urls = list(expand_urls(pattern))
+    except ValueError as e:
+        raise UserError(f"shard pattern {pattern!r}: {e}; e.g. 'shards/{{000000..000099}}.tar'") from None
+    absent = [u for u in urls if "://" not in u and not u.startswith("pipe:") and not Path(u).is_file()]
     if absent:
         raise _missing(Path(absent[0]), what, how)
     return pattern
