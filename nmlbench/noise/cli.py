@@ -57,7 +57,7 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--name", default="", help="dataset name in the output path (default: from the source)")
     g.add_argument("--data-root", default="", help="mini: where the generated benchmark is cached")
     g.add_argument(
-        "--id-column", help="id column / npz array (default: id(s) if present; HF/npz: else the row number)"
+        "--id-column", help="id column / npz array (default: id, npz: ids; HF/npz without: the row number)"
     )
     g.add_argument("--label-column", help="label column / npz array / json key (default: label(s))")
     g.add_argument("--caption-column", help="caption column / npz array / json key (default: caption(s))")
