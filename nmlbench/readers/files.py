@@ -161,7 +161,11 @@ def read_wds(spec: ReadSpec) -> Records:
         raise UserError(f"{where} has no samples; point it at non-empty shards")
     lab, classes = None, None
     if all(x is not None for x in labels) and spec.need != "caption":
-        lab, classes = labels_from(pa.array(labels), spec.num_classes, where)
+        try:
+            values = pa.array(labels)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            raise UserError(f"{where}: labels mix integers and class names; use one kind") from None
+        lab, classes = labels_from(values, spec.num_classes, where)
     elif spec.need == "label":
         first = keys[labels.index(None)]
         raise UserError(

@@ -216,3 +216,9 @@ def test_hub_offline_is_one_line(tmp_path: Path) -> None:
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot load HF Hub dataset 'nobody/no-such-set'" in lines[0], r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_shard_that_is_not_a_tar(tmp_path: Path) -> None:
+    (tmp_path / "s-000.tar").write_text("not a tar archive")
+    with pytest.raises(UserError, match="cannot read shard .*s-000.tar"):
+        read_source(SourceSpec(type="wds", path=str(tmp_path / "s-{000..000}.tar")), "label")
