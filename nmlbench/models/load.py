@@ -271,7 +271,8 @@ def _load_checkpoint(path: Path) -> Backbone:
     if info["library"] == "open_clip":
         if info.get("open_clip_config"):
             zoo.register_open_clip_config(info["arch"], info["open_clip_config"])
-        clip = open_clip.create_model(info["arch"], pretrained=None)
+        # the resolution it was pretrained at (`image_size` in the pretraining config), not the config's
+        clip = open_clip.create_model(info["arch"], pretrained=None, force_image_size=info["image_size"])
         clip.load_state_dict(state)
         model = clip.visual
     else:

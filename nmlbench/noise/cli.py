@@ -22,6 +22,8 @@ EPILOG = """examples:
   nmlbench noise --imagefolder /data/imagenet/train --type asym --asym group \\
       --groups wnid_groups.yaml --rate 20%
   nmlbench noise --labels train.csv --id-column path --label-column y --type sym --rate 0.05 --seed 1
+  nmlbench noise --npz upstream.npz --type sym --rate 20%
+  nmlbench noise --hf /data/cifar10-parquet --label-column label --type sym --rate 20%
   nmlbench noise --wds '/data/cc12m/shards-{000000..001242}.tar' --type caption --rate 30%
   nmlbench noise --dataset mini --recipe sym10-ref           # a recipe from noise_recipes/
   nmlbench noise audit nmlbench-out/noisy/mini/sym10-s0/manifest.parquet --json
@@ -29,6 +31,7 @@ EPILOG = """examples:
 SOURCE_FLAGS = {
     "dataset": "mini",
     "imagefolder": "imagefolder",
+    "npz": "npz",
     "labels": "labels",
     "wds": "wds",
     "captions": "captions",
@@ -41,17 +44,24 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("source (one of)").add_mutually_exclusive_group(required=False)
     src.add_argument("--dataset", metavar="NAME", help="a built-in dataset: mini")
     src.add_argument("--imagefolder", metavar="DIR", help="ImageNet-layout tree DIR/<class>/<image>")
+    src.add_argument("--npz", metavar="FILE", help="numpy archive with labels (and images, ids, classes)")
     src.add_argument("--labels", metavar="FILE", help="label table (.csv/.tsv/.parquet/.jsonl)")
     src.add_argument("--wds", metavar="PATTERN", help="webdataset shards, e.g. 'shards-{000000..000009}.tar'")
     src.add_argument("--captions", metavar="FILE", help="caption table (.csv/.tsv/.parquet/.jsonl)")
-    src.add_argument("--hf", metavar="DIR", help="HF dataset saved with save_to_disk")
+    src.add_argument(
+        "--hf",
+        metavar="PATH",
+        help="HF dataset: save_to_disk folder, .parquet/.arrow file or folder, or hf-hub:NAME",
+    )
     g = p.add_argument_group("source options")
     g.add_argument("--name", default="", help="dataset name in the output path (default: from the source)")
     g.add_argument("--data-root", default="", help="mini: where the generated benchmark is cached")
-    g.add_argument("--id-column", default="id", help="id column of a table / HF dataset (default: id)")
-    g.add_argument("--label-column", default="label", help="label column / json key (default: label)")
-    g.add_argument("--caption-column", default="caption", help="caption column / json key (default: caption)")
-    g.add_argument("--split", default="train", help="HF DatasetDict split (default: train)")
+    g.add_argument(
+        "--id-column", help="id column / npz array (default: id, npz: ids; HF/npz without: the row number)"
+    )
+    g.add_argument("--label-column", help="label column / npz array / json key (default: label(s))")
+    g.add_argument("--caption-column", help="caption column / npz array / json key (default: caption(s))")
+    g.add_argument("--split", default="train", help="HF dataset split (default: train)")
     g.add_argument("--num-classes", type=int, default=None, help="class count for integer labels")
 
 
@@ -135,14 +145,14 @@ def source_from_args(args: argparse.Namespace):
     if not given:
         return None
     flag, value = given[0]
-    if flag != "dataset" and "://" not in value and not value.startswith("pipe:"):
+    if flag != "dataset" and "://" not in value and not value.startswith(("pipe:", "hf-hub:")):
         value = os.path.abspath(os.path.expanduser(value))  # the sidecar's source must work from any cwd
     if flag == "dataset" and value not in KNOWN_DATASETS:
         close = difflib.get_close_matches(value, KNOWN_DATASETS, n=1, cutoff=0.4)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise UserError(
             f"unknown dataset {value!r}; {hint}known: {', '.join(KNOWN_DATASETS)} "
-            "(for your own data use --imagefolder, --labels, --wds, --captions or --hf)"
+            "(for your own data use --imagefolder, --npz, --labels, --wds, --captions or --hf)"
         )
     return SourceSpec(
         type=SOURCE_FLAGS[flag],
@@ -208,7 +218,9 @@ def run(args: argparse.Namespace) -> int:
     spec = source_from_args(args)
     cfg = config_from_args(args)
     if spec is None:
-        raise UserError("name the data: --dataset mini, --imagefolder, --labels, --wds, --captions or --hf")
+        raise UserError(
+            "name the data: --dataset mini, --imagefolder, --npz, --labels, --wds, --captions or --hf"
+        )
     path = apply_noise(spec, cfg, out=args.out, overwrite=args.overwrite)
     if args.export_labels:
         export_labels(path, args.export_labels)

@@ -59,8 +59,9 @@ def _noisy_value(sample: dict, meta: dict, noisy: dict, donor_caption: dict, spe
             out["cls"] = str(noisy[key]).encode()
         if "json" in out:
             doc = json.loads(out["json"])
-            if spec.label_column in doc:
-                doc[spec.label_column] = noisy[key]
+            label_key = spec.label_column or "label"  # None: the reader's default json key
+            if label_key in doc:
+                doc[label_key] = noisy[key]
             out["json"] = json.dumps(doc).encode()
         return out
     donor = noisy[key]
@@ -68,9 +69,10 @@ def _noisy_value(sample: dict, meta: dict, noisy: dict, donor_caption: dict, spe
         return out
     if "txt" in out:
         out["txt"] = donor_caption[donor]["txt"]
-    if "json" in out and spec.caption_column in donor_caption[donor]:
+    cap_key = spec.caption_column or "caption"
+    if "json" in out and cap_key in donor_caption[donor]:
         doc = json.loads(out["json"])
-        doc[spec.caption_column] = donor_caption[donor][spec.caption_column]
+        doc[cap_key] = donor_caption[donor][cap_key]
         out["json"] = json.dumps(doc).encode()
     return out
 
@@ -97,7 +99,7 @@ def export_wds(manifest: str | Path, dest: str | Path) -> Path:
                 doc = json.loads(s["json"]) if "json" in s else {}
                 donor_caption[s["__key__"]] = {
                     "txt": s.get("txt"),
-                    spec.caption_column: doc.get(spec.caption_column),
+                    spec.caption_column or "caption": doc.get(spec.caption_column or "caption"),
                 }
     with atomic_dir(dest) as tmp:
         for url in tqdm(urls, desc="writing shards", unit="shard"):

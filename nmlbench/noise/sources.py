@@ -1,26 +1,27 @@
 """Sources: read a dataset into a `SampleTable` (ids + clean labels or caption hashes), never modifying it.
 
-Readers are registered in `SOURCES`: `mini` (the built-in benchmark), `imagefolder` (ImageNet
-layout; id = relative path), `labels` / `captions` (CSV, TSV, parquet or JSON-lines tables), `wds`
-(webdataset shards; id = `__key__`) and `hf` (a `datasets` dataset saved with `save_to_disk`).
+Readers are registered in `SOURCES`: `mini` (the built-in benchmark), `labels` / `captions` (CSV,
+TSV, parquet or JSON-lines tables), and the image formats pretraining reads too, through the shared
+`nmlbench.readers` (so a manifest always matches the data it is trained on): `imagefolder` (ImageNet
+layout; id = relative path), `npz` (numpy archives as tasks read them), `wds` (webdataset shards;
+id = `__key__`) and `hf` (a Hugging Face dataset: save_to_disk, parquet/arrow files, or hf-hub:NAME).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-from tqdm import tqdm
 
 from nmlbench.errors import UserError
 from nmlbench.noise.base import SampleTable, make_table
+from nmlbench.readers import ReadSpec, labels_from, read_records
+from nmlbench.readers import expand_shards as expand_shards
 from nmlbench.registry import Registry
 
 SOURCES: Registry[Callable[[SourceSpec, str], SampleTable]] = Registry("source type")
@@ -31,13 +32,15 @@ _SPLIT_NAMES = {"train", "val", "valid", "validation", "test", "shards", "data"}
 class SourceSpec:
     """Where the clean data is and how to read it."""
 
-    type: str  # a key of SOURCES: mini, imagefolder, labels, captions, wds, hf
-    path: str = ""  # directory, file or shard pattern ('' for mini: its default cache)
+    type: str  # a key of SOURCES: mini, imagefolder, npz, labels, captions, wds, hf
+    path: str = ""  # directory, file, shard pattern or hf-hub:NAME ('' for mini: its default cache)
     name: str = ""  # dataset name in the output path; derived from `path` when empty
-    id_column: str = "id"  # tables / HF: the sample-id column (HF falls back to the row index)
-    label_column: str = "label"  # tables / HF / json in shards; shards also read a `.cls` member
-    caption_column: str = "caption"  # tables / HF / json key in shards; shards also read `.txt`
-    split: str = "train"  # HF DatasetDict split
+    # Columns (npz: arrays; shards: json keys). None: the format's default ('id' for tables; HF/npz
+    # 'id'/'ids' when present, else the row number; 'label(s)'; 'caption(s)'); a named one must exist.
+    id_column: str | None = None
+    label_column: str | None = None
+    caption_column: str | None = None
+    split: str = "train"  # HF: the split
     num_classes: int | None = None  # integer labels: the class count (else max label + 1)
 
     def dataset_name(self) -> str:
@@ -91,20 +94,6 @@ def _existing(path: str, what: str) -> Path:
     return p
 
 
-def _classes_from(values: pa.Array, num_classes: int | None, where: str) -> tuple[np.ndarray, list[str]]:
-    """Integer labels keep their value (names '0'..'C-1'); string labels index their sorted names."""
-    if len(values) == 0:
-        raise UserError(f"{where} has no samples; point it at a non-empty dataset")
-    if pa.types.is_integer(values.type):
-        labels = values.to_numpy(zero_copy_only=False)
-        c = num_classes if num_classes is not None else int(labels.max()) + 1
-        return labels.astype(np.int64), [str(i) for i in range(max(c, 0))]
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        names = sorted(pc.unique(values).to_pylist())
-        return np.asarray(pc.index_in(values, pa.array(names)), dtype=np.int64), names
-    raise UserError(f"{where}: labels must be integers or class names, got {values.type}")
-
-
 @SOURCES.register("mini")
 def read_mini(spec: SourceSpec, target: str) -> SampleTable:
     try:
@@ -124,25 +113,6 @@ def read_mini(spec: SourceSpec, target: str) -> SampleTable:
     )
 
 
-@SOURCES.register("imagefolder")
-def read_imagefolder(spec: SourceSpec, target: str) -> SampleTable:
-    """ImageNet layout root/<class>/<file>; classes sorted as torchvision's ImageFolder sorts them."""
-    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
-
-    root = _existing(spec.path, "image folder")
-    if target != "label":
-        raise UserError("an image folder has labels, not captions; use --type sym or asym")
-    try:
-        classes, class_to_idx = find_classes(str(root))
-        samples = make_dataset(str(root), class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True)
-    except (FileNotFoundError, NotADirectoryError) as e:
-        raise UserError(f"image folder {root}: {e}; use the ImageNet layout root/<class>/<image>") from None
-    cut = len(os.path.join(str(root), ""))
-    ids = [p[cut:].replace(os.sep, "/") for p, _ in samples]
-    labels = np.fromiter((c for _, c in samples), dtype=np.int64, count=len(samples))
-    return make_table(ids, labels=labels, classes=classes, where=f"image folder {root}")
-
-
 def _read_table_file(path: Path, columns: list[str]) -> pa.Table:
     import pyarrow.csv as pcsv
     import pyarrow.json as pjson
@@ -151,7 +121,7 @@ def _read_table_file(path: Path, columns: list[str]) -> pa.Table:
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
-            table = pq.read_table(path)
+            table = pq.read_table(path)  # keeps the schema metadata (HF ClassLabel names)
         elif suffix in (".csv", ".tsv"):
             table = pcsv.read_csv(
                 path,
@@ -173,6 +143,18 @@ def _read_table_file(path: Path, columns: list[str]) -> pa.Table:
     return table
 
 
+def _classlabel_names(table: pa.Table, column: str) -> list[str] | None:
+    """Class names a parquet file written by `datasets` keeps in its schema (a ClassLabel column)."""
+    if b"huggingface" not in (table.schema.metadata or {}):
+        return None
+    try:
+        feature = json.loads(table.schema.metadata[b"huggingface"])["info"]["features"][column]
+    except (KeyError, TypeError, ValueError):
+        return None
+    names = feature.get("names") if feature.get("_type") == "ClassLabel" else None
+    return [str(n) for n in names] if names else None
+
+
 def _read_table(spec: SourceSpec, target: str) -> SampleTable:
     path = _existing(spec.path, "table")
     if (spec.type == "captions") != (target == "caption"):
@@ -180,15 +162,16 @@ def _read_table(spec: SourceSpec, target: str) -> SampleTable:
             f"--{spec.type} {path} gives {spec.type}, but {target} noise was asked for; "
             f"use --{'labels' if target == 'label' else 'captions'} or the other --type"
         )
-    col = spec.label_column if target == "label" else spec.caption_column
-    table = _read_table_file(path, [spec.id_column, col])
-    ids = table.column(spec.id_column).combine_chunks().cast(pa.string())
+    id_col = spec.id_column or "id"
+    col = (spec.label_column or "label") if target == "label" else (spec.caption_column or "caption")
+    table = _read_table_file(path, [id_col, col])
+    ids = table.column(id_col).combine_chunks().cast(pa.string())
     values = table.column(col).combine_chunks()
     where = f"table {path}"
     if values.null_count:
         raise UserError(f"{where}: {values.null_count} rows have an empty {col!r}; fill or drop them")
     if target == "label":
-        labels, classes = _classes_from(values, spec.num_classes, where)
+        labels, classes = labels_from(values, spec.num_classes, where, _classlabel_names(table, col))
         return make_table(ids, labels=labels, classes=classes, where=where)
     return make_table(ids, caption_sha256=hash_texts(values.cast(pa.string()).to_pylist()), where=where)
 
@@ -197,99 +180,27 @@ SOURCES.add("labels", _read_table)
 SOURCES.add("captions", _read_table)
 
 
-def expand_shards(pattern: str) -> list[str]:
-    """'shards-{000000..000009}.tar' -> the shard paths, each checked to exist (local files)."""
-    import braceexpand
-
-    urls = list(braceexpand.braceexpand(pattern))
-    if not urls:
-        raise UserError(f"shard pattern {pattern!r} names no shard")
-    for u in urls:
-        if "://" not in u and not u.startswith("pipe:") and not Path(u).expanduser().is_file():
-            raise UserError(f"shard {u} (from {pattern!r}) does not exist; check the pattern")
-    return urls
+FORMAT_OF = {"imagefolder": "imagefolder", "npz": "npz", "wds": "wds", "hf": "hf"}
 
 
-def _wds_value(sample: dict, target: str, spec: SourceSpec) -> str | int:
-    """A sample's label (.cls, or the json's label key) or caption (the json's caption key, else .txt)."""
-    key = spec.label_column if target == "label" else spec.caption_column
-    if "json" in sample:
-        try:
-            meta = json.loads(sample["json"])
-        except json.JSONDecodeError:
-            meta = None  # not our metadata: fall back to .cls / .txt, as the pretrain reader does
-        if isinstance(meta, dict) and key in meta:
-            return meta[key] if target == "label" else str(meta[key])
-    ext = "cls" if target == "label" else "txt"
-    if ext not in sample:
-        raise UserError(
-            f"shard sample {sample['__key__']!r} in {sample.get('__url__')} has no .{ext} or json "
-            f"{key!r}; fix the shards or name the key with --label-column / --caption-column"
+def _read_shared(spec: SourceSpec, target: str) -> SampleTable:
+    """imagefolder / npz / wds / hf through `nmlbench.readers`, the readers pretraining uses."""
+    rec = read_records(
+        ReadSpec(
+            format=FORMAT_OF[spec.type],
+            path=spec.path,
+            split=spec.split,
+            id_column=spec.id_column,
+            label_column=spec.label_column,
+            caption_column=spec.caption_column,
+            num_classes=spec.num_classes,
+            need="label" if target == "label" else "caption",
         )
-    text = sample[ext].decode("utf-8")
-    if target == "label":
-        try:
-            return int(text.strip())
-        except ValueError:
-            raise UserError(f"shard sample {sample['__key__']!r}: .cls is {text!r}, not an integer") from None
-    return text
-
-
-@SOURCES.register("wds")
-def read_wds(spec: SourceSpec, target: str) -> SampleTable:
-    """Stream shards without decoding images; captions from .txt/.json, labels from .cls/.json."""
-    import webdataset as wds
-
-    urls = expand_shards(spec.path)
-    keys: list[str] = []
-    values: list = []
-    stream = wds.WebDataset(urls, shardshuffle=False, empty_check=False)
-    for sample in tqdm(stream, desc="reading shards", unit="sample", mininterval=1.0):
-        keys.append(sample["__key__"])
-        values.append(_wds_value(sample, target, spec))
-    where = f"shards {spec.path}"
-    if target == "label":
-        labels, classes = _classes_from(pa.array(values), spec.num_classes, where)
-        return make_table(keys, labels=labels, classes=classes, where=where)
-    return make_table(keys, caption_sha256=hash_texts(values), where=where)
-
-
-@SOURCES.register("hf")
-def read_hf(spec: SourceSpec, target: str) -> SampleTable:
-    """A `datasets` Dataset/DatasetDict from `save_to_disk`; ClassLabel names become the classes."""
-    import datasets
-
-    path = _existing(spec.path, "HF dataset directory")
-    try:
-        ds = datasets.load_from_disk(str(path))
-    except FileNotFoundError as e:
-        raise UserError(f"{path} is not a dataset saved with save_to_disk ({e})") from None
-    if isinstance(ds, datasets.DatasetDict):
-        if spec.split not in ds:
-            raise UserError(f"HF dataset {path} has no split {spec.split!r}; choose one of {sorted(ds)}")
-        ds = ds[spec.split]
-    col = spec.label_column if target == "label" else spec.caption_column
-    if col not in ds.column_names:
-        raise UserError(
-            f"HF dataset {path} has no column {col!r} (columns: {', '.join(ds.column_names)});"
-            " name it with --label-column / --caption-column"
-        )
-    has_id = spec.id_column in ds.column_names
-    table = ds.select_columns([col] + ([spec.id_column] if has_id else [])).with_format("arrow")[:]
-    # Without an id column the row index is the id: stable for a dataset saved to disk.
-    ids = (
-        table.column(spec.id_column).combine_chunks().cast(pa.string())
-        if has_id
-        else pc.utf8_lpad(pa.array(np.arange(len(table)).astype(str)), 9, "0")
     )
-    values = table.column(col).combine_chunks()
-    where = f"HF dataset {path}"
     if target == "label":
-        feature = ds.features[col]
-        if isinstance(feature, datasets.ClassLabel):
-            return make_table(
-                ids, labels=values.to_numpy(zero_copy_only=False), classes=feature.names, where=where
-            )
-        labels, classes = _classes_from(values, spec.num_classes, where)
-        return make_table(ids, labels=labels, classes=classes, where=where)
-    return make_table(ids, caption_sha256=hash_texts(values.cast(pa.string()).to_pylist()), where=where)
+        return make_table(rec.ids, labels=rec.labels, classes=rec.classes, where=rec.where)
+    return make_table(rec.ids, caption_sha256=hash_texts(rec.captions.to_pylist()), where=rec.where)
+
+
+for _type in FORMAT_OF:
+    SOURCES.add(_type, _read_shared)

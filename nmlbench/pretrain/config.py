@@ -18,25 +18,29 @@ class DataConfig:
     """Where the pretraining images (and labels or captions) come from.
 
     Attributes:
-        source: "mini" (built-in, in memory), "imagefolder" (ImageNet layout), "webdataset"
-            (tar shards; image + cls or txt/json), "hf" (an HF dataset saved with save_to_disk).
+        source: "mini" (built-in, in memory), "imagefolder" (ImageNet layout), "npz" (a numpy
+            archive as tasks read it), "webdataset" (tar shards; image + cls or txt/json), "hf" (a
+            Hugging Face dataset: save_to_disk folder, parquet/arrow file or folder, or hf-hub:NAME).
         name: dataset name in checkpoint names and in `ensure_manifest(dataset=...)`.
-        path: data root, shard pattern ("shards/{000000..000099}.tar") or HF dataset dir;
+        path: data root, npz file, shard pattern ("shards/{000000..000099}.tar") or HF dataset;
             relative paths are under the data root (--data-root / $NMLBENCH_DATA).
         manifest: noise manifest (parquet) for non-mini data; "{rate}" and "{seed}" are filled in
             (rate as in '10'); mini manifests are created on demand.
         max_corrupt_share: fail when more than this share of the samples cannot be decoded.
+        *_key: columns (HF), arrays (npz) or json keys / extensions (shards); None takes the
+            format's default (as `nmlbench noise` reads it), a named one must exist.
     """
 
-    source: Literal["mini", "imagefolder", "webdataset", "hf"] = "mini"
+    source: Literal["mini", "imagefolder", "npz", "webdataset", "hf"] = "mini"
     name: str = "mini"
     path: str | None = None
     manifest: str | None = None
     split: str = "train"  # HF datasets: the split to read
-    image_key: str = "image"  # HF column / webdataset extension list "jpg;png;jpeg;webp"
-    label_key: str = "label"
-    caption_key: str = "caption"  # HF column / key in a shard's .json (else its .txt)
-    id_key: str = "id"  # HF column holding the sample id (ImageFolder: relative path; wds: __key__)
+    image_key: str | None = None  # HF column (image/img) / npz array (images) / shard exts "jpg;png"
+    label_key: str | None = None  # HF column / npz array / shard json key (label(s); shards: else .cls)
+    caption_key: str | None = None  # HF column / npz array / shard json key (caption(s); shards: else .txt)
+    id_key: str | None = None  # HF column / npz array (id(s), else row number); shards: __key__
+    num_classes: int | None = None  # integer labels without class names: the class count (else max + 1)
     max_corrupt_share: float = 0.001
     num_workers: int = 0
 
@@ -96,6 +100,9 @@ class PretrainConfig:
     noise: NoiseSpec = field(default_factory=NoiseSpec)
     optim: OptimConfig = field(default_factory=OptimConfig)
     aug: AugConfig = field(default_factory=AugConfig)
+    # Training resolution (crops, and `img_size` for architectures with a fixed input such as ViTs);
+    # None: the model's own (zoo / timm pretrained cfg). Recorded in checkpoint.json for evaluation.
+    image_size: int | None = None
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16"] = "bf16"  # bf16 autocast on GPU only; CPU always fp32
@@ -108,6 +115,8 @@ class PretrainConfig:
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
     def __post_init__(self) -> None:
+        if self.image_size is not None and self.image_size <= 0:
+            raise ValueError(f"image_size must be a positive number of pixels, got {self.image_size}")
         if self.ckpt_every_steps <= 0 or self.keep_checkpoints <= 0 or self.log_every_steps <= 0:
             raise ValueError("ckpt_every_steps, keep_checkpoints and log_every_steps must be positive")
         wanted = {"sym": "supervised", "caption": "clip"}.get(self.noise.kind, self.objective)

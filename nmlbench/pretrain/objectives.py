@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -24,17 +25,24 @@ class Objective:
         label_smoothing: float = 0.0,
         rank: int = 0,
         world_size: int = 1,
+        image_size: int | None = None,
     ) -> None:
         self.spec = spec
         self.clip = spec.library == "open_clip"
+        self.image_size = image_size or spec.image_size  # None: the model's own resolution
+        resized = self.image_size != spec.image_size
         if self.clip:
-            self.model = open_clip.create_model(spec.arch, pretrained=None)
+            size_kw = {"force_image_size": self.image_size} if resized else {}
+            self.model = open_clip.create_model(spec.arch, pretrained=None, **size_kw)
             self.tokenizer = open_clip.get_tokenizer(spec.arch)
             self.loss_fn = open_clip.ClipLoss(cache_labels=True, rank=rank, world_size=world_size)
             self.model_kwargs: dict[str, Any] = {}
         else:
             self.model_kwargs = dict(spec.kwargs, num_classes=num_classes)
-            self.model = timm.create_model(spec.arch, pretrained=False, **self.model_kwargs)
+            if resized:
+                self.model_kwargs, self.model = _timm_at_size(spec.arch, self.model_kwargs, self.image_size)
+            else:
+                self.model = timm.create_model(spec.arch, pretrained=False, **self.model_kwargs)
         self.label_smoothing = label_smoothing
 
     def targets(self, items: list[Any]) -> torch.Tensor:
@@ -62,13 +70,27 @@ class Objective:
 
     def meta(self) -> dict[str, Any]:
         """The model part of checkpoint.json: enough to rebuild the architecture anywhere."""
-        cfg = open_clip.get_model_config(self.spec.arch) if self.clip else None
+        cfg = copy.deepcopy(open_clip.get_model_config(self.spec.arch)) if self.clip else None
+        if cfg is not None:
+            cfg.setdefault("vision_cfg", {})["image_size"] = self.image_size
         return {
             "library": self.spec.library,
             "arch": self.spec.arch,
             "model_kwargs": self.model_kwargs,
             "open_clip_config": cfg,
-            "image_size": self.spec.image_size,
+            "image_size": self.image_size,  # what it was trained at: evaluation resizes to this
             "mean": list(self.spec.mean),
             "std": list(self.spec.std),
         }
+
+
+def _timm_at_size(arch: str, kwargs: dict[str, Any], size: int) -> tuple[dict[str, Any], torch.nn.Module]:
+    """A timm model for `size` px inputs: with `img_size=` where the architecture has a fixed input
+    (ViTs, Swin, ...: position embeddings), without it where any size works (CNNs reject the kwarg)."""
+    sized = dict(kwargs, img_size=size)
+    try:
+        return sized, timm.create_model(arch, pretrained=False, **sized)
+    except TypeError as e:
+        if "img_size" not in str(e):
+            raise
+    return kwargs, timm.create_model(arch, pretrained=False, **kwargs)

@@ -1,17 +1,15 @@
-"""Readers for pretraining data: the mini benchmark, ImageFolder, HF datasets on disk, webdataset shards.
+"""Readers for pretraining data: the mini benchmark, and ImageFolder, npz, webdataset and Hugging Face
+datasets through `nmlbench.readers` (the readers `nmlbench noise` uses, so manifests match the data).
 
-Each reader returns a `Source`: sample ids in data order, clean labels or captions, and a way to
-decode sample i (map-style) or to stream (webdataset). Decoding errors return None so the loader
-can skip and count corrupt samples instead of crashing a week-long run.
+Each reader returns a `Source`: sample ids in data order, clean labels (with class names) or captions,
+and a way to decode sample i (map-style) or to stream (webdataset). Decoding errors return None so
+the loader can skip and count corrupt samples instead of crashing a week-long run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
-import io
-import json
-import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,16 +17,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from webdataset.shardlists import expand_urls
 
 from nmlbench.errors import UserError
 from nmlbench.paths import data_root
 from nmlbench.pretrain.config import DataConfig
+from nmlbench.readers import HUB_PREFIX, IMAGE_EXTS, ReadSpec, read_records
+from nmlbench.readers import decode_image as decode_image
 from nmlbench.registry import Registry
-
-IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
-TEXT_EXTS = ("txt", "cls", "json")
 
 
 @dataclass
@@ -43,6 +39,7 @@ class Source:
         fingerprint: sha256 identifying the data (ids, labels/captions and, where cheap, pixels).
         load: i -> PIL image / uint8 CHW tensor, None when sample i cannot be decoded.
         shards: webdataset shard paths (streamed; `load` unused), else empty.
+        classes: class names (label i is classes[i]), recorded in checkpoint.json; None without labels.
     """
 
     ids: np.ndarray
@@ -53,6 +50,7 @@ class Source:
     load: Callable[[int], Any] | None = None
     shards: list[str] = field(default_factory=list)
     image_exts: tuple[str, ...] = IMAGE_EXTS
+    classes: list[str] | None = None
 
 
 READERS: Registry[Callable[[DataConfig, Path | None], Source]] = Registry("data source")
@@ -63,10 +61,11 @@ def open_source(cfg: DataConfig, root: str | Path | None = None) -> Source:
     return READERS.get(cfg.source)(cfg, Path(root) if root else None)
 
 
-def _resolve(cfg: DataConfig, root: Path | None) -> Path:
-    if not cfg.path:
+def _resolve(cfg: DataConfig, root: Path | None, path_text: str | None = None) -> Path:
+    text = path_text or cfg.path
+    if not text:
         raise UserError(f"data.path is not set for source {cfg.source!r}; pass --set data.path=DIR")
-    path = Path(cfg.path).expanduser()
+    path = Path(text).expanduser()
     return path if path.is_absolute() else data_root(root) / path
 
 
@@ -86,14 +85,6 @@ def _fingerprint(*parts: Any) -> str:
     return h.hexdigest()
 
 
-def decode_image(data: bytes) -> Image.Image | None:
-    try:
-        img = Image.open(io.BytesIO(data))
-        return img.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None
-
-
 @READERS.register("mini")
 def read_mini(cfg: DataConfig, root: Path | None) -> Source:
     mini = importlib.import_module("nmlbench.mini")
@@ -107,139 +98,89 @@ def read_mini(cfg: DataConfig, root: Path | None) -> Source:
         num_classes=len(up.classes),
         fingerprint=_fingerprint(ids, np.asarray(up.labels), np.asarray(up.captions), up.images),
         load=lambda i: images[i],
+        classes=list(up.classes),
     )
+
+
+HOW = {
+    "imagefolder": (
+        "ImageFolder root",
+        "unpack ImageNet as <root>/<class>/<image> (e.g. with the "
+        "ILSVRC2012 train tar and its valprep script)",
+    ),
+    "npz": ("npz archive", "write one with numpy.savez(path, images=..., labels=...)"),
+    "hf": (
+        "HF dataset",
+        "save one with `datasets.Dataset.save_to_disk(path)` or `.to_parquet(path)`, "
+        "or name a Hub dataset as hf-hub:NAME",
+    ),
+    "webdataset": (
+        "webdataset shard",
+        "write shards with webdataset.ShardWriter (img2dataset does this for CC12M/YFCC15M)",
+    ),
+}
+
+
+def _local_path(cfg: DataConfig, root: Path | None) -> str:
+    """data.path with relative parts under the data root; local files checked to exist."""
+    what, how = HOW[cfg.source]
+    if cfg.source == "hf" and (cfg.path or "").startswith(HUB_PREFIX):
+        return cfg.path
+    if cfg.source != "webdataset":
+        path = _resolve(cfg, root)
+        if not (path.is_dir() if cfg.source == "imagefolder" else path.exists()):
+            raise _missing(path, what, how)
+        return str(path)
+    if not cfg.path:
+        raise UserError("data.path is not set for source 'webdataset'; pass --set data.path=PATTERN")
+    parts = [
+        p if "://" in p or p.startswith("pipe:") else str(_resolve(cfg, root, p))
+        for p in cfg.path.split("::")
+    ]
+    pattern = "::".join(parts)
+    try:
+        urls = list(expand_urls(pattern))
+    except ValueError as e:
+        raise UserError(f"shard pattern {pattern!r}: {e}; e.g. 'shards/{{000000..000099}}.tar'") from None
+    absent = [u for u in urls if "://" not in u and not u.startswith("pipe:") and not Path(u).is_file()]
+    if absent:
+        raise _missing(Path(absent[0]), what, how)
+    return pattern
 
 
 @READERS.register("imagefolder")
-def read_imagefolder(cfg: DataConfig, root: Path | None) -> Source:
-    from torchvision.datasets import ImageFolder
-
-    path = _resolve(cfg, root)
-    if not path.is_dir():
-        raise _missing(
-            path,
-            "ImageFolder root",
-            "unpack ImageNet as <root>/<class>/<image> (e.g. "
-            "with the ILSVRC2012 train tar and its valprep script)",
-        )
-    try:
-        ds = ImageFolder(str(path), loader=str)  # keep paths; we decode (and count failures) ourselves
-    except FileNotFoundError as e:
-        raise UserError(f"{path} is not an ImageFolder tree ({e}); expected <root>/<class>/<image>") from None
-    ids = np.array([Path(p).relative_to(path).as_posix() for p, _ in ds.samples], dtype=str)
-    labels = np.array(ds.targets, dtype=np.int64)
-
-    def load(i: int) -> Image.Image | None:
-        return decode_image(Path(ds.samples[i][0]).read_bytes())
-
-    return Source(ids, labels, None, len(ds.classes), _fingerprint(ids, labels), load=load)
-
-
+@READERS.register("npz")
 @READERS.register("hf")
-def read_hf(cfg: DataConfig, root: Path | None) -> Source:
-    import datasets
-
-    path = _resolve(cfg, root)
-    if not path.exists():
-        raise _missing(path, "HF dataset", "save one with `datasets.Dataset.save_to_disk(path)`")
-    ds = datasets.load_from_disk(str(path))
-    if isinstance(ds, datasets.DatasetDict):
-        if cfg.split not in ds:
-            raise UserError(f"{path} has no split {cfg.split!r} (it has {', '.join(ds)}); set data.split")
-        ds = ds[cfg.split]
-    missing = [k for k in (cfg.id_key, cfg.image_key) if k not in ds.column_names]
-    if missing:
-        raise UserError(
-            f"{path} lacks column(s) {missing} (has {ds.column_names}); set data.id_key/image_key"
-        )
-    ds = ds.cast_column(cfg.image_key, datasets.Image(decode=False))  # decode ourselves, count failures
-    ids = np.array(ds[cfg.id_key], dtype=str)
-    labels = np.array(ds[cfg.label_key], dtype=np.int64) if cfg.label_key in ds.column_names else None
-    caps = np.array(ds[cfg.caption_key], dtype=str) if cfg.caption_key in ds.column_names else None
-    feature = ds.features.get(cfg.label_key)
-    n_cls = (
-        len(feature.names)
-        if hasattr(feature, "names")
-        else (int(labels.max()) + 1 if labels is not None else 0)
-    )
-
-    def load(i: int) -> Image.Image | None:
-        cell = ds[int(i)][cfg.image_key]
-        data = cell.get("bytes") or (Path(cell["path"]).read_bytes() if cell.get("path") else b"")
-        return decode_image(data)
-
-    return Source(
-        ids, labels, caps, n_cls, _fingerprint(ids, *(x for x in (labels, caps) if x is not None)), load=load
-    )
-
-
 @READERS.register("webdataset")
-def read_webdataset(cfg: DataConfig, root: Path | None) -> Source:
-    """Scan the shards' headers and small text members once: ids, labels/captions, up-front checks."""
-    pattern = cfg.path or ""
-    shards = [str(_resolve(DataConfig(source="webdataset", path=p), root)) for p in expand_urls(pattern)]
-    absent = [s for s in shards if not Path(s).is_file()]
-    if not shards or absent:
-        raise _missing(
-            Path(absent[0] if absent else pattern),
-            "webdataset shard",
-            "write shards with webdataset.ShardWriter (img2dataset does this for CC12M/YFCC15M)",
+def read_shared(cfg: DataConfig, root: Path | None) -> Source:
+    """Every on-disk format, through the readers `nmlbench noise` uses."""
+    rec = read_records(
+        ReadSpec(
+            format="wds" if cfg.source == "webdataset" else cfg.source,
+            path=_local_path(cfg, root),
+            split=cfg.split,
+            id_column=cfg.id_key,
+            label_column=cfg.label_key,
+            caption_column=cfg.caption_key,
+            image_column=cfg.image_key,
+            num_classes=cfg.num_classes,
+            images=True,
+            option="data.{}_key",
         )
-    ids, labels, caps = [], [], []
-    for shard in shards:
-        for key, texts in _scan_shard(shard):
-            ids.append(key)
-            labels.append(int(texts["cls"].strip()) if "cls" in texts else -1)
-            caps.append(_caption(texts, cfg.caption_key))
-    ids_a = np.array(ids, dtype=str)
-    if len(set(ids)) != len(ids):
-        raise UserError(f"duplicate sample keys in {pattern}; every __key__ must be unique across shards")
-    lab = np.array(labels, dtype=np.int64) if min(labels, default=-1) >= 0 else None
-    cap = np.array(caps, dtype=str) if all(c is not None for c in caps) else None
-    n_cls = int(lab.max()) + 1 if lab is not None and len(lab) else 0
-    exts = tuple(cfg.image_key.split(";")) if cfg.image_key != "image" else IMAGE_EXTS
-    return Source(
-        ids_a,
-        lab,
-        cap,
-        n_cls,
-        _fingerprint(ids_a, *(x for x in (lab, cap) if x is not None)),
-        shards=shards,
-        image_exts=exts,
     )
-
-
-def _caption(texts: dict[str, str], key: str) -> str | None:
-    """As `nmlbench noise` reads it: the json member's `key` first, else the raw .txt text."""
-    if "json" in texts:
-        try:
-            meta = json.loads(texts["json"])
-        except json.JSONDecodeError:
-            meta = None
-        if isinstance(meta, dict) and key in meta:
-            return str(meta[key])
-    return texts.get("txt")
-
-
-def _scan_shard(path: str) -> list[tuple[str, dict[str, str]]]:
-    """(key, {ext: text}) per sample in shard order, reading only the small text members."""
-    out: dict[str, dict[str, str]] = {}
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            for member in tar:
-                if not member.isfile() or "." not in Path(member.name).name:
-                    continue
-                key, ext = _split_name(member.name)
-                entry = out.setdefault(key, {})
-                if ext in TEXT_EXTS:
-                    entry[ext] = tar.extractfile(member).read().decode("utf-8", "replace")
-    except (tarfile.TarError, OSError) as e:
-        raise UserError(f"cannot read shard {path}: {e}; re-create or remove it") from None
-    return list(out.items())
-
-
-def _split_name(name: str) -> tuple[str, str]:
-    """webdataset's convention: key = path up to the first dot of the basename, ext = the rest."""
-    folder, _, base = name.rpartition("/")
-    stem, _, ext = base.partition(".")
-    return (f"{folder}/{stem}" if folder else stem), ext.lower()
+    ids = np.asarray(rec.ids.to_numpy(zero_copy_only=False)).astype(str)
+    if len(set(ids.tolist())) != len(ids):
+        raise UserError(f"{rec.where} has duplicate sample ids; every id must be unique (set data.id_key)")
+    caps = None if rec.captions is None else np.asarray(rec.captions.to_pylist(), dtype=str)
+    parts = [ids, *(x for x in (rec.labels, caps, rec.pixels) if x is not None)]
+    return Source(
+        ids,
+        rec.labels,
+        caps,
+        len(rec.classes) if rec.classes is not None else 0,
+        _fingerprint(*parts),
+        load=rec.load,
+        shards=rec.shards,
+        image_exts=rec.image_exts,
+        classes=rec.classes,
+    )

@@ -44,6 +44,11 @@ def model_spec(cfg: PretrainConfig) -> ModelSpec:
     return resolve_model(cfg.model, "open_clip" if cfg.objective == "clip" else "timm")
 
 
+def image_size(cfg: PretrainConfig) -> int:
+    """The training resolution: `cfg.image_size`, else the model's own."""
+    return cfg.image_size or model_spec(cfg).image_size
+
+
 def run_name(cfg: PretrainConfig) -> str:
     """`<tag>.<dataset>_<recipe>_s<seed>[<suffix>]`, e.g. 'tinyresnet.mini_sym10_s0'."""
     return f"{model_spec(cfg).tag}.{cfg.data.name}_{recipe_name(cfg)}_s{cfg.seed}{cfg.name_suffix}"
@@ -156,7 +161,9 @@ def _setup(cfg: PretrainConfig, root: Any, data_root: Any, device: torch.device,
     torch.manual_seed(cfg.seed)  # same seed -> same initial weights on every rank
     random.seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
-    obj = Objective(spec, source.num_classes, cfg.optim.label_smoothing, info.rank, info.world_size)
+    obj = Objective(
+        spec, source.num_classes, cfg.optim.label_smoothing, info.rank, info.world_size, image_size(cfg)
+    )
     model = obj.model.to(device)
     if device.type == "cuda" and cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -188,6 +195,7 @@ def _setup(cfg: PretrainConfig, root: Any, data_root: Any, device: torch.device,
         data_fingerprint=source.fingerprint,
         num_samples=len(source.ids),
         num_classes=source.num_classes,
+        classes=source.classes,
         seed=cfg.seed,
         world_size=info.world_size,
         versions=versions(),
@@ -248,7 +256,7 @@ def _train(run: Run, pos: dict[str, Any]) -> None:
     total = run.steps_per_epoch * (o.stop_epoch or o.epochs)
     step, metrics = pos["step"], Metrics(run, pos)
     augment = tensor_transform(
-        model_spec(cfg).image_size,
+        image_size(cfg),
         model_spec(cfg).mean,
         model_spec(cfg).std,
         cfg.aug.scale_min,

@@ -50,3 +50,60 @@ def write_shards(
                 sink.write(sample)
                 k += 1
     return str(root / f"shards-{{000000..{n_shards - 1:06d}}}.tar")
+
+
+def write_npz(path: Path, n: int = 12, classes: bool = True, ids: bool = False, **extra: np.ndarray) -> Path:
+    """A numpy archive as downstream tasks read it: images (N, 8, 8, 3) uint8, labels, classes."""
+    rng = np.random.default_rng(2)
+    arrays = {"images": rng.integers(0, 255, (n, 8, 8, 3), dtype=np.uint8), "labels": np.arange(n) % 3}
+    if classes:
+        arrays["classes"] = np.array(["ant", "bee", "cow"])
+    if ids:
+        arrays["ids"] = np.array([f"img{i:03d}" for i in range(n)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **{**arrays, **extra})
+    return path
+
+
+def hf_dataset(n: int = 12, with_id: bool = False):
+    """A `datasets.Dataset` with PNG images, a ClassLabel column and captions (no id column unless asked)."""
+    import datasets
+    from PIL import Image
+
+    rng = np.random.default_rng(4)
+    cols = {
+        "img": [Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)) for _ in range(n)],
+        "label": [i % 3 for i in range(n)],
+        "caption": [f"caption {i}" for i in range(n)],
+    }
+    feats = {
+        "img": datasets.Image(),
+        "label": datasets.ClassLabel(names=["ant", "bee", "cow"]),
+        "caption": datasets.Value("string"),
+    }
+    if with_id:
+        cols["key"] = [f"k{i:02d}" for i in range(n)]
+        feats["key"] = datasets.Value("string")
+    return datasets.Dataset.from_dict(cols, features=datasets.Features(feats))
+
+
+def write_hf(root: Path, form: str, n: int = 12, with_id: bool = False) -> Path:
+    """The dataset in one of the local forms `--hf` reads: disk, parquet(-dir), arrow(-dir)."""
+    ds = hf_dataset(n, with_id)
+    root.mkdir(parents=True, exist_ok=True)
+    if form == "disk":
+        ds.save_to_disk(str(root / "disk"))
+        return root / "disk"
+    if form == "parquet":
+        ds.to_parquet(str(root / "train.parquet"))
+        return root / "train.parquet"
+    if form == "parquet-dir":  # the Hub's layout: the split in the file name
+        (root / "pq" / "data").mkdir(parents=True)
+        ds.to_parquet(str(root / "pq" / "data" / "train-00000-of-00001.parquet"))
+        ds.select(range(3)).to_parquet(str(root / "pq" / "data" / "test-00000-of-00001.parquet"))
+        return root / "pq"
+    ds.save_to_disk(str(root / "saved"))  # its data file is an arrow stream, as `datasets` caches them
+    arrow = next((root / "saved").glob("*.arrow"))
+    (root / "arrows").mkdir()
+    arrow.rename(root / "arrows" / "train-00000.arrow")
+    return root / "arrows" if form == "arrow-dir" else root / "arrows" / "train-00000.arrow"
