@@ -50,17 +50,24 @@ def recipe_name(cfg: PretrainConfig, meta: dict[str, Any] | None = None) -> str:
 
     The manifest's own recipe when there is one ('pairflip20', 'group20-3f9a1c', 'sym10-ref'), so
     checkpoints of different noise kinds at one rate never share a name; 'sym10' / 'cap30' for
-    mini manifests made on demand; 'clean' for clean data without a manifest. A noise seed other
-    than the pretraining seed is appended ('sym10-n3'): the name ends in `_s<pretraining seed>`.
+    mini manifests made on demand; 'clean' for clean data without a manifest.
     """
     if meta is not None:
-        name = _UNSAFE.sub("-", str(meta.get("recipe") or _derived_recipe(cfg))).strip("-.") or "recipe"
-        seed = meta.get("seed", cfg.noise_seed)
-    elif cfg.data.source != "mini" and not cfg.data.manifest:
+        return _UNSAFE.sub("-", str(meta.get("recipe") or _derived_recipe(cfg))).strip("-.+")[:100] or "recipe"
+    if cfg.data.source != "mini" and not cfg.data.manifest:
         return CLEAN  # locate_manifest refuses rate > 0 without a manifest
-    else:
-        name, seed = _derived_recipe(cfg), cfg.noise_seed
-    return name if seed == cfg.seed else f"{name}-n{seed}"
+    return _derived_recipe(cfg)
+
+
+def name_part(cfg: PretrainConfig, meta: dict[str, Any] | None = None) -> str:
+    """`recipe_name`, plus '-n<seed>' when the noise seed is not the pretraining seed ('sym10-n3').
+
+    Checkpoint names end in `_s<pretraining seed>`; without this, two noise draws of one recipe
+    trained with one seed would share a name. The record's `noise.recipe` stays the bare recipe.
+    """
+    name = recipe_name(cfg, meta)
+    seed = meta.get("seed", cfg.noise_seed) if meta is not None else cfg.noise_seed
+    return name if name == CLEAN or seed == cfg.seed else f"{name}-n{seed}"
 
 
 def manifest_meta(cfg: PretrainConfig, root: str | Path | None = None) -> dict[str, Any] | None:

@@ -32,7 +32,7 @@ from nmlbench.pretrain import checkpoint as ck
 from nmlbench.pretrain.config import PretrainConfig
 from nmlbench.pretrain.loader import Sharding, make_loader, steps_per_epoch, tensor_transform
 from nmlbench.pretrain.metrics import Metrics
-from nmlbench.pretrain.noisy import NoisyTargets, apply_manifest, locate_manifest, manifest_meta, recipe_name
+from nmlbench.pretrain.noisy import NoisyTargets, apply_manifest, locate_manifest, manifest_meta, name_part
 from nmlbench.pretrain.objectives import Objective
 from nmlbench.pretrain.sources import Source, open_source
 from nmlbench.provenance import git_sha, versions
@@ -50,7 +50,7 @@ def run_name(cfg: PretrainConfig, root: str | Path | None = None) -> str:
     The recipe is the manifest's own (see `recipe_name`): 'clean' without a manifest, 'sym10' for
     the mini manifests made on demand, 'pairflip20' / 'group20-3f9a1c' / ... for `data.manifest`.
     """
-    recipe = recipe_name(cfg, manifest_meta(cfg, root))
+    recipe = name_part(cfg, manifest_meta(cfg, root))
     return f"{model_spec(cfg).tag}.{cfg.data.name}_{recipe}_s{cfg.seed}{cfg.name_suffix}"
 
 
