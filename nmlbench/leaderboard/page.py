@@ -16,10 +16,17 @@ from pathlib import Path
 import pandas as pd
 
 from nmlbench.report.aggregate import DisplayConfig
-from nmlbench.report.table import display_rows
+from nmlbench.report.table import EXPLAIN, TEXT_COLUMNS, display_rows
 
-FILTERS = (("model", "Model", 2), ("noise", "Noise", 3), ("method", "Method", 4))  # (key, label, column)
-NUMERIC_FROM = 5  # columns from "Seeds" on sort as numbers
+# (key, label, column index in `display_rows`)
+FILTERS = (
+    ("data", "Data", 2),
+    ("model", "Model", 3),
+    ("noise", "Noise", 4),
+    ("method", "Method", 5),
+    ("flags", "Flags", 6),
+)
+NUMERIC_FROM = len(TEXT_COLUMNS) - 1  # columns from "Seeds" on sort as numbers
 
 SCRIPT = """
 (function () {
@@ -167,9 +174,7 @@ def render(
 </head>
 <body>
 <h1>{_e(cfg.title)}</h1>
-<p>Metric: {_e(metric)}, mean ± std over (pretraining seed, evaluation seed) pairs.
-Δ: change against the clean (0 % noise) checkpoint of the same recipe, method and seeds,
-ID and OOD apart. Click a column header to sort.</p>
+<p>Metric: {_e(metric)}. {_e(EXPLAIN)} Click a column header to sort.</p>
 {_filters(rows)}
 {_table(summary, tasks, cfg)}
 <h2>Figures</h2>
