@@ -17,9 +17,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from nmlbench.eval.metrics import macro_f1, top1  # the very functions `evaluate` used
+from nmlbench.eval.metrics import macro_f1, prediction_flags, top1  # the very functions `evaluate` used
 from nmlbench.io import sha256_file
 from nmlbench.leaderboard.catalog import TaskCatalog
+from nmlbench.leaderboard.content import content_hash
 from nmlbench.leaderboard.schema import schema_errors
 
 METRIC_TOLERANCE = 0.01  # percentage points: records may round to two decimals
@@ -33,6 +34,7 @@ class Findings:
     reasons: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)  # file name -> record
+    content: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # file name -> (hash, flags)
 
 
 def _reject_constant(name: str) -> Any:
@@ -144,8 +146,9 @@ def _check_task(rec: dict[str, Any], rel: str, catalog: TaskCatalog, reasons: li
 
 
 def _check_predictions(
-    rec: dict[str, Any], rel: str, table: pa.Table, catalog: TaskCatalog, reasons: list[str]
+    rec: dict[str, Any], rel: str, table: pa.Table, catalog: TaskCatalog, findings: Findings
 ) -> None:
+    reasons = findings.reasons
     ids = np.asarray(table.column("sample_id").to_pylist(), dtype=str)
     labels = table.column("label").to_numpy()
     preds = table.column("pred").to_numpy()
@@ -174,6 +177,10 @@ def _check_predictions(
             reasons.append(
                 f"{rel}: metrics.{name} claims {rec['metrics'][name]} but the predictions give {value:.4f}"
             )
+    flags = prediction_flags(true_labels, preds)
+    if "flags" in rec and sorted(rec["flags"]) != flags:  # records without `flags` predate them
+        reasons.append(f"{rel}: flags claims {sorted(rec['flags'])} but the predictions give {flags}")
+    findings.content[rel] = (content_hash(rec["task"]["name"], ids, preds), flags)
 
 
 def _check_provenance(rec: dict[str, Any], rel: str, reasons: list[str]) -> None:
@@ -211,28 +218,41 @@ def check_record(
     if _check_task(rec, rel, catalog, reasons):
         table = _read_predictions(root / ppath, ppath, reasons)
         if table is not None:
-            _check_predictions(rec, rel, table, catalog, reasons)
+            _check_predictions(rec, rel, table, catalog, findings)
     findings.records[rel] = rec
 
 
-def check_duplicates(findings: Findings, seen_hashes: dict[str, str]) -> None:
-    """Byte-identical predictions inside this submission or already on the leaderboard.
+def checkpoint_identity(rec: dict[str, Any]) -> str:
+    """The checkpoint a record was evaluated on: its model key, else its weights hash, else its name."""
+    m = rec["model"]
+    return str(m.get("key") or m.get("checkpoint_sha256") or m["name"])
 
-    Inside one submission, two methods tuned on the same checkpoint may legitimately agree on every
-    sample (e.g. both predict one class on a task they cannot learn), so only identical predictions
-    across checkpoints or across seeds of one method count as copies.
+
+def check_duplicates(findings: Findings, seen: dict[str, str]) -> None:
+    """Copies by content: the same decoded predictions under two checkpoints, or already on the board.
+
+    `seen` maps content hashes of accepted submissions to their folder. Not copies: one table
+    under several tuning seeds or methods of one checkpoint (a deterministic method, or two heads
+    that agree), and degenerate tables (one class for a whole split, which any collapsed head on
+    any checkpoint produces): those carry the 'degenerate' flag instead.
     """
-    first: dict[str, tuple[str, str, str]] = {}
-    for rel, rec in sorted(findings.records.items()):
-        h = rec["predictions"]["sha256"]
-        who = (rec["model"]["name"], rec["method"]["name"], rel)
-        if h in first:
-            model, method, other = first[h]
-            if model != who[0] or method == who[1]:
-                findings.reasons.append(f"{rel}: its predictions are byte-identical to those of {other}")
-        elif h in seen_hashes:
-            findings.reasons.append(f"{rel}: its predictions were already submitted (in {seen_hashes[h]})")
-        first.setdefault(h, who)
+    first: dict[str, tuple[str, str]] = {}  # content hash -> (checkpoint, record file)
+    for rel in sorted(findings.content):
+        digest, flags = findings.content[rel]
+        if "degenerate" in flags:
+            continue
+        ckpt = checkpoint_identity(findings.records[rel])
+        if digest in seen:
+            findings.reasons.append(
+                f"{rel}: its predictions were already submitted (in {seen[digest]}): the same sample "
+                "id -> prediction table"
+            )
+        elif digest in first and first[digest][0] != ckpt:
+            findings.reasons.append(
+                f"{rel}: its predictions are identical to those of {first[digest][1]}, which was "
+                "evaluated on another checkpoint; submit each checkpoint's own predictions"
+            )
+        first.setdefault(digest, (ckpt, rel))
 
 
 def check_completeness(findings: Findings, catalog: TaskCatalog) -> None:
@@ -261,7 +281,7 @@ def check_completeness(findings: Findings, catalog: TaskCatalog) -> None:
             )
 
 
-def check_submission(root: Path, catalog: TaskCatalog, seen_hashes: dict[str, str]) -> Findings:
+def check_submission(root: Path, catalog: TaskCatalog, seen: dict[str, str]) -> Findings:
     """Run every check on the staged submission at `root`."""
     findings = Findings()
     meta_path = root / "submission.json"
@@ -278,7 +298,7 @@ def check_submission(root: Path, catalog: TaskCatalog, seen_hashes: dict[str, st
         check_record(root, path, preds, catalog, findings)
     referenced = {r["predictions"]["path"] for r in findings.records.values()}
     findings.reasons.extend(f"{p}: no record refers to it" for p in sorted(preds - referenced))
-    check_duplicates(findings, seen_hashes)
+    check_duplicates(findings, seen)
     if findings.records:
         check_completeness(findings, catalog)
     return findings

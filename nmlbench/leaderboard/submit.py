@@ -19,6 +19,7 @@ from nmlbench.io import atomic_dir
 from nmlbench.leaderboard.archive import Limits, stage
 from nmlbench.leaderboard.catalog import NmlbenchCatalog, TaskCatalog
 from nmlbench.leaderboard.checks import check_submission
+from nmlbench.leaderboard.content import file_content
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,12 @@ def normalise_name(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:64].strip("-")
 
 
-def submitted_hashes(submissions_dir: Path) -> dict[str, str]:
-    """predictions sha256 -> submission folder, over every accepted submission."""
+def submitted_contents(submissions_dir: Path) -> dict[str, str]:
+    """Content hash of each accepted non-degenerate predictions table -> its submission folder.
+
+    Decoded from the predictions files themselves (they were checked when accepted), so a copy
+    is found whatever bytes it was re-written with.
+    """
     seen: dict[str, str] = {}
     if not submissions_dir.is_dir():
         return seen
@@ -46,7 +51,9 @@ def submitted_hashes(submissions_dir: Path) -> dict[str, str]:
         if rec_path.name == "submission.json":
             continue
         rec = json.loads(rec_path.read_text(encoding="utf-8"))
-        seen.setdefault(rec["predictions"]["sha256"], rec_path.parent.name)
+        digest, flags = file_content(rec["task"]["name"], rec_path.parent / rec["predictions"]["path"])
+        if "degenerate" not in flags:
+            seen.setdefault(digest, rec_path.parent.name)
     return seen
 
 
@@ -66,7 +73,7 @@ def submit(
         root, reasons = stage(src, Path(tmp) / "staged", limits or Limits())
         if reasons:  # unsafe or unreadable content: do not parse any of it
             return SubmitResult(False, reasons=reasons)
-        findings = check_submission(root, catalog, submitted_hashes(submissions))
+        findings = check_submission(root, catalog, submitted_contents(submissions))
         reasons = findings.reasons
         name = normalise_name(findings.meta.get("name", "")) if findings.meta else None
         if findings.meta and not name:
