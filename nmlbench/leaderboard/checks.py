@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from nmlbench.eval.metrics import macro_f1, prediction_flags, top1  # the very functions `evaluate` used
 from nmlbench.io import sha256_file
+from nmlbench.leaderboard.board import PRIVATE_HINT, BoardConfig, BoardIndex, is_user_task, task_ref
 from nmlbench.leaderboard.catalog import TaskCatalog
 from nmlbench.leaderboard.content import content_hash
 from nmlbench.leaderboard.schema import schema_errors
@@ -126,11 +127,32 @@ def _read_predictions(path: Path, rel: str, reasons: list[str]) -> pa.Table | No
     return table
 
 
-def _check_task(rec: dict[str, Any], rel: str, catalog: TaskCatalog, reasons: list[str]) -> bool:
+def _check_task(
+    rec: dict[str, Any], rel: str, catalog: TaskCatalog, board: BoardConfig, reasons: list[str]
+) -> bool:
     t = rec["task"]
-    info = catalog.task(t["name"])
+    if is_user_task(t):
+        if not board.user_tasks:
+            reasons.append(
+                f"{rel}: task {t['name']!r} is a user task ({t.get('origin') or 'no origin'}); this board "
+                f"takes registered tasks only; {PRIVATE_HINT}"
+            )
+            return False
+        if not t.get("origin") or not t.get("key"):
+            reasons.append(
+                f"{rel}: user task {t['name']!r} needs task.origin (its YAML path) and task.key "
+                "(its definition hash); re-evaluate with this nmlbench"
+            )
+            return False
+    info = catalog.task(task_ref(t))
     if info is None:
-        reasons.append(f"{rel}: unknown task {t['name']!r}; it must be a task nmlbench defines")
+        if is_user_task(t):
+            reasons.append(
+                f"{rel}: cannot read task {t['name']!r} from {t['origin']}; the task YAML (and its data) "
+                "must be readable where `nmlbench leaderboard submit` runs"
+            )
+        else:
+            reasons.append(f"{rel}: unknown task {t['name']!r}; it must be a task nmlbench defines")
         return False
     if t["version"] != info.version:
         reasons.append(
@@ -138,9 +160,9 @@ def _check_task(rec: dict[str, Any], rel: str, catalog: TaskCatalog, reasons: li
             f"(current: {info.version}); re-evaluate with this nmlbench"
         )
         return False
-    for key in ("num_classes", "domain", "train_task"):
+    for key in ("name", "num_classes", "domain", "train_task"):
         if t[key] != getattr(info, key):
-            reasons.append(f"{rel}: task.{key} is {t[key]!r} but {t['name']!r} has {getattr(info, key)!r}")
+            reasons.append(f"{rel}: task.{key} is {t[key]!r} but {task_ref(t)!r} has {getattr(info, key)!r}")
             return False
     return True
 
@@ -154,7 +176,7 @@ def _check_predictions(
     preds = table.column("pred").to_numpy()
     if len(ids) != rec["predictions"]["n"]:
         reasons.append(f"{rel}: predictions.n is {rec['predictions']['n']} but the file has {len(ids)} rows")
-    true_ids, true_labels = catalog.truth(rec["task"]["name"])
+    true_ids, true_labels = catalog.truth(task_ref(rec["task"]))
     if len(ids) != len(true_ids) or not np.array_equal(ids, true_ids):
         reasons.append(
             f"{rel}: sample ids differ from the test split of {rec['task']['name']!r} "
@@ -194,7 +216,12 @@ def _check_provenance(rec: dict[str, Any], rel: str, reasons: list[str]) -> None
 
 
 def check_record(
-    root: Path, path: Path, pred_files: set[str], catalog: TaskCatalog, findings: Findings
+    root: Path,
+    path: Path,
+    pred_files: set[str],
+    catalog: TaskCatalog,
+    findings: Findings,
+    board: BoardConfig | None = None,
 ) -> None:
     """Schema, file links, hashes, task, provenance and recomputed metrics of one record."""
     rel, reasons = path.name, findings.reasons
@@ -215,7 +242,7 @@ def check_record(
         reasons.append(f"{rel}: predictions.sha256 does not match {ppath} (file changed after evaluation?)")
         return
     _check_provenance(rec, rel, reasons)
-    if _check_task(rec, rel, catalog, reasons):
+    if _check_task(rec, rel, catalog, board or BoardConfig(), reasons):
         table = _read_predictions(root / ppath, ppath, reasons)
         if table is not None:
             _check_predictions(rec, rel, table, catalog, findings)
@@ -255,22 +282,55 @@ def check_duplicates(findings: Findings, seen: dict[str, str]) -> None:
         first.setdefault(digest, (ckpt, rel))
 
 
-def check_completeness(findings: Findings, catalog: TaskCatalog) -> None:
-    """Every (suite, model, method, seed) must cover every task of its suite."""
+def check_task_keys(findings: Findings, index: BoardIndex) -> None:
+    """One task name, one definition: records here and on the board must agree on `task.key`."""
+    pinned = {name: key for name, (key, _) in index.task_keys.items()}
+    where = {name: f"on the board ({folder})" for name, (_, folder) in index.task_keys.items()}
+    for rel, rec in sorted(findings.records.items()):
+        name, key = rec["task"]["name"], rec["task"].get("key")
+        if not key:
+            continue
+        if name not in pinned:
+            pinned[name], where[name] = key, f"in {rel}"
+        elif pinned[name] != key:
+            findings.reasons.append(
+                f"{rel}: task {name!r} has definition hash {key[:12]}… but {where[name]} it is "
+                f"{pinned[name][:12]}…: two different tasks share the name; rename one of them"
+            )
+
+
+def check_completeness(findings: Findings, catalog: TaskCatalog, board: BoardConfig | None = None) -> None:
+    """Every (suite, model, method, seed) must cover every task of its suite.
+
+    A registered suite names its tasks. A user suite (private boards only) is not known here, so
+    its task list is every task its records name, and each group must cover all of them.
+    """
+    board = board or BoardConfig()
     groups: dict[tuple[str, str, str, int], set[str]] = defaultdict(set)
+    user_suites: dict[str, set[str]] = defaultdict(set)
     for rec in findings.records.values():
         groups[(rec["suite"], rec["model"]["name"], rec["method"]["name"], rec["seed"])].add(
             rec["task"]["name"]
         )
+        if board.user_tasks and is_user_task(rec["task"]):
+            user_suites[rec["suite"]].add(rec["task"]["name"])
+    for rec in findings.records.values():  # a user suite may also list registered tasks
+        if rec["suite"] in user_suites:
+            user_suites[rec["suite"]].add(rec["task"]["name"])
+
+    def required(suite: str) -> list[str] | None:
+        return sorted(user_suites[suite]) if suite in user_suites else catalog.suite_tasks(suite)
+
     for suite in sorted({key[0] for key in groups}):
-        if catalog.suite_tasks(suite) is None:
-            findings.reasons.append(f"suite {suite!r} is unknown; records must name an nmlbench suite")
+        if required(suite) is None:
+            hint = "" if board.user_tasks else f" (for a suite of your own, {PRIVATE_HINT})"
+            findings.reasons.append(f"suite {suite!r} is unknown; records must name an nmlbench suite{hint}")
     for (suite, model, method, seed), tasks in sorted(groups.items()):
-        required = catalog.suite_tasks(suite)
-        if required is None:
+        need = required(suite)
+        if need is None:
             continue
-        missing = sorted(set(required) - tasks)
-        extra = sorted(tasks - set(required))
+        missing = sorted(set(need) - tasks)
+        extra = sorted(tasks - set(need))
         if missing:
             findings.reasons.append(
                 f"{model} / {method} / seed {seed}: missing task(s) {', '.join(missing)} of suite {suite!r}"
@@ -281,8 +341,11 @@ def check_completeness(findings: Findings, catalog: TaskCatalog) -> None:
             )
 
 
-def check_submission(root: Path, catalog: TaskCatalog, seen: dict[str, str]) -> Findings:
-    """Run every check on the staged submission at `root`."""
+def check_submission(
+    root: Path, catalog: TaskCatalog, index: BoardIndex | None = None, board: BoardConfig | None = None
+) -> Findings:
+    """Run every check on the staged submission at `root` against the board's `index` and rules."""
+    index, board = index or BoardIndex(), board or BoardConfig()
     findings = Findings()
     meta_path = root / "submission.json"
     if not meta_path.is_file():
@@ -295,10 +358,11 @@ def check_submission(root: Path, catalog: TaskCatalog, seen: dict[str, str]) -> 
             findings.meta = meta if not errors else {}
     records, preds = _layout(root, findings.reasons)
     for path in records:
-        check_record(root, path, preds, catalog, findings)
+        check_record(root, path, preds, catalog, findings, board)
     referenced = {r["predictions"]["path"] for r in findings.records.values()}
     findings.reasons.extend(f"{p}: no record refers to it" for p in sorted(preds - referenced))
-    check_duplicates(findings, seen)
+    check_duplicates(findings, index.contents)
+    check_task_keys(findings, index)
     if findings.records:
-        check_completeness(findings, catalog)
+        check_completeness(findings, catalog, board)
     return findings

@@ -134,7 +134,20 @@ def load_records(dirs: Iterable[str | Path], validate: bool = True) -> pd.DataFr
     if not rows:
         raise UserError(f"no result records in {', '.join(map(str, dirs))}; run nmlbench evaluate first")
     # pretrain_seed is null for models nmlbench did not pretrain; -1 keeps them in the groupby.
-    return pd.DataFrame(rows).fillna({"pretrain_seed": -1}).astype({"pretrain_seed": int, "seed": int})
+    df = pd.DataFrame(rows).fillna({"pretrain_seed": -1}).astype({"pretrain_seed": int, "seed": int})
+    return _split_task_names(df)
+
+
+def _split_task_names(df: pd.DataFrame) -> pd.DataFrame:
+    """Two task definitions under one name (two `train.yaml` in two folders) get two columns:
+    'train@1a2b3c4d', named by their definition hash, never one averaged column."""
+    known = df[df.task_key != UNKNOWN]
+    per_name = known.groupby("task")["task_key"].nunique()
+    clash = df.task.isin(per_name[per_name > 1].index) & (df.task_key != UNKNOWN)
+    if clash.any():
+        df = df.copy()
+        df.loc[clash, "task"] = df.loc[clash, "task"] + "@" + df.loc[clash, "task_key"].str[:8]
+    return df
 
 
 def task_order(df: pd.DataFrame) -> list[str]:

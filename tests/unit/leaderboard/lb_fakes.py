@@ -27,15 +27,22 @@ SUITES = {"fake": ["fake-a", "fake-b", "fake-a-ood"]}
 
 
 class FakeCatalog:
-    """TaskCatalog over TASKS/SUITES with fixed, seeded test labels."""
+    """TaskCatalog over TASKS/SUITES with fixed, seeded test labels.
 
-    def task(self, name: str) -> TaskInfo | None:
-        return TASKS.get(name)
+    `user_paths`: task YAML path -> fake task name, standing in for user tasks read from files.
+    """
+
+    def __init__(self, user_paths: dict[str, str] | None = None) -> None:
+        self.user_paths = dict(user_paths or {})
+
+    def task(self, ref: str) -> TaskInfo | None:
+        return TASKS.get(self.user_paths.get(ref, ref) if ref.endswith(".yaml") else ref)
 
     def suite_tasks(self, name: str) -> list[str] | None:
         return SUITES.get(name)
 
-    def truth(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+    def truth(self, ref: str) -> tuple[np.ndarray, np.ndarray]:
+        name = self.user_paths.get(ref, ref)
         n, k = SIZES[name], TASKS[name].num_classes
         ids = np.array([f"{name}/{i:05d}" for i in range(n)])
         labels = np.arange(n, dtype=np.int64) % k

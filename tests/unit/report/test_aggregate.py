@@ -214,3 +214,19 @@ def test_legacy_records_without_identity_fields_still_aggregate(tmp_path: Path) 
     _, summary = build_tables(load_records([sub]))
     assert list(summary.n_pretrain) == [2, 2] and set(summary.data) == {""}
     assert summary.loc[summary.noise_rate == 0.0, "id_delta_mean"].item() == 0.0
+
+
+def test_one_task_name_with_two_definitions_gets_two_columns(tmp_path: Path) -> None:
+    """Two user tasks both named after their file (`train.yaml` in two folders) never share a column."""
+    import json
+
+    subs = []
+    for folder in ("a", "b"):
+        sub = make_submission(tmp_path / folder, name=folder, models=(Model(data=folder),))
+        for path in sub.glob("*fake-a__*.json"):
+            rec = json.loads(path.read_text())
+            rec["task"].update(key=(folder * 64)[:64], origin=f"/{folder}/fake-a.yaml", builtin=False)
+            path.write_text(json.dumps(rec))
+        subs.append(sub)
+    df = load_records(subs)
+    assert {"fake-a@aaaaaaaa", "fake-a@bbbbbbbb"} <= set(task_order(df))
