@@ -128,7 +128,8 @@ def _table(summary: pd.DataFrame, tasks: list[str], cfg: DisplayConfig) -> str:
 def _filters(rows: list[list[str]]) -> str:
     parts = []
     for key, label, col in FILTERS:
-        options = "".join(f'<option value="{_e(v)}">{_e(v)}</option>' for v in sorted({r[col] for r in rows}))
+        values = sorted({r[col] for r in rows} - {""})  # "" is the "all" option's value
+        options = "".join(f'<option value="{_e(v)}">{_e(v)}</option>' for v in values)
         parts.append(
             f'<label>{label} <select id="filter-{key}" data-filter="{key}">'
             f'<option value="">all</option>{options}</select></label>'
