@@ -73,6 +73,6 @@ def index_board(submissions_dir: Path) -> BoardIndex:
         digest, flags = file_content(rec["task"]["name"], rec_path.parent / rec["predictions"]["path"])
         if "degenerate" not in flags:
             index.contents.setdefault(digest, folder)
-        if rec["task"].get("key"):
+        if rec["task"].get("key") and is_user_task(rec["task"]):
             index.task_keys.setdefault(rec["task"]["name"], (rec["task"]["key"], folder))
     return index

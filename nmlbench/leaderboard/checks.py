@@ -283,12 +283,16 @@ def check_duplicates(findings: Findings, seen: dict[str, str]) -> None:
 
 
 def check_task_keys(findings: Findings, index: BoardIndex) -> None:
-    """One task name, one definition: records here and on the board must agree on `task.key`."""
+    """One user-task name, one definition: records here and on the board agree on `task.key`.
+
+    Registered tasks are pinned by name and version already (and their key may depend on where
+    nmlbench is installed), so only user tasks are compared.
+    """
     pinned = {name: key for name, (key, _) in index.task_keys.items()}
     where = {name: f"on the board ({folder})" for name, (_, folder) in index.task_keys.items()}
     for rel, rec in sorted(findings.records.items()):
         name, key = rec["task"]["name"], rec["task"].get("key")
-        if not key:
+        if not key or not is_user_task(rec["task"]):
             continue
         if name not in pinned:
             pinned[name], where[name] = key, f"in {rel}"

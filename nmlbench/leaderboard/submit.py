@@ -16,9 +16,9 @@ from pathlib import Path
 from nmlbench.errors import UserError
 from nmlbench.io import atomic_dir
 from nmlbench.leaderboard.archive import Limits, stage
+from nmlbench.leaderboard.board import BoardConfig, index_board, load_board
 from nmlbench.leaderboard.catalog import NmlbenchCatalog, TaskCatalog
 from nmlbench.leaderboard.checks import check_submission
-from nmlbench.leaderboard.board import BoardConfig, index_board, load_board
 
 
 @dataclass(frozen=True)

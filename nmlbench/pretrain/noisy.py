@@ -53,7 +53,9 @@ def recipe_name(cfg: PretrainConfig, meta: dict[str, Any] | None = None) -> str:
     mini manifests made on demand; 'clean' for clean data without a manifest.
     """
     if meta is not None:
-        return _UNSAFE.sub("-", str(meta.get("recipe") or _derived_recipe(cfg))).strip("-.+")[:100] or "recipe"
+        return (
+            _UNSAFE.sub("-", str(meta.get("recipe") or _derived_recipe(cfg))).strip("-.+")[:100] or "recipe"
+        )
     if cfg.data.source != "mini" and not cfg.data.manifest:
         return CLEAN  # locate_manifest refuses rate > 0 without a manifest
     return _derived_recipe(cfg)
@@ -95,7 +97,9 @@ def _configured_manifest(cfg: PretrainConfig, root: str | Path | None) -> Path |
     """`data.manifest` with {rate} and {seed} filled in, under the output root when relative."""
     if not cfg.data.manifest:
         return None
-    text = cfg.data.manifest.replace("{rate}", rate_tag(cfg.noise.rate)).replace("{seed}", str(cfg.noise_seed))
+    text = cfg.data.manifest.replace("{rate}", rate_tag(cfg.noise.rate)).replace(
+        "{seed}", str(cfg.noise_seed)
+    )
     path = Path(text).expanduser()
     return path if path.is_absolute() else output_root(root) / path
 

@@ -73,8 +73,16 @@ def _strip_runtime(cfg: PretrainConfig) -> str:
 
 
 # Settings that never change the weights (or only name them): left out of `pretrain_key`.
-_NOT_RECIPE = ("slurm", "threads", "device", "ckpt_every_steps", "keep_checkpoints", "log_every_steps",
-               "name_suffix", "seed")
+_NOT_RECIPE = (
+    "slurm",
+    "threads",
+    "device",
+    "ckpt_every_steps",
+    "keep_checkpoints",
+    "log_every_steps",
+    "name_suffix",
+    "seed",
+)
 _NOT_RECIPE_DATA = ("num_workers", "manifest", "name")
 
 

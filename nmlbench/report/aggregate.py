@@ -254,7 +254,8 @@ def flag_counts(df: pd.DataFrame) -> pd.DataFrame:
     per_row = df.groupby(ROW_KEYS, dropna=False)["flags"]
 
     def describe(flags: pd.Series) -> str:
-        names = sorted({f for joined in flags for f in joined.split(",") if f})
-        return ", ".join(f"{n} {int(flags.str.split(',').map(lambda x: n in x).sum())}/{len(flags)}" for n in names)
+        sets = [set(joined.split(",")) - {""} for joined in flags]
+        names = sorted(set().union(*sets))
+        return ", ".join(f"{n} {sum(n in s for s in sets)}/{len(sets)}" for n in names)
 
     return per_row.apply(describe).rename("flags").reset_index()

@@ -35,9 +35,7 @@ def noise_label(kind: str, rate: float, recipe: str = "") -> str:
     return label if not recipe or re.fullmatch(r"[a-z]+\d+", recipe) else f"{label} ({recipe})"
 
 
-def fmt(
-    mean: float, sd_pretrain: float, sd_tune: float, decimals: int, signed: bool = False
-) -> str:
+def fmt(mean: float, sd_pretrain: float, sd_tune: float, decimals: int, signed: bool = False) -> str:
     """'71.30 ± 0.40ᵖ ± 0.12ᵗ': spread over pretraining seeds (ᵖ) and within a checkpoint over
     tuning seeds (ᵗ), each shown only where there were two seeds to measure it; '—' when missing."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):

@@ -170,7 +170,11 @@ def make_record(
             },
             "manifest_sha256": hashlib.sha256(b"m" + model.name.encode()).hexdigest(),
             "pretrain_seed": model.pretrain_seed,
-            **({} if model.legacy else {"key": model.key, "data": model.data, "pretrain_key": model.pretrain_key}),
+            **(
+                {}
+                if model.legacy
+                else {"key": model.key, "data": model.data, "pretrain_key": model.pretrain_key}
+            ),
         },
         "method": {"name": method, "config": {"lr": 0.001}, "trainable_params": 10, "total_params": 100},
         "task": {

@@ -97,8 +97,12 @@ def test_two_methods_may_agree_on_one_checkpoint(tmp_path: Path) -> None:
     """Identical predictions of two methods on the same checkpoint are not a copy (e.g. both constant)."""
     sub = make_submission(tmp_path / "sub", models=(Model(rate=0.0),), methods=("lp", "mlp"))
     recs = [json.loads(p.read_text()) for p in _records(sub)]
-    a, b = next((a, b) for a in recs for b in recs
-                if a["task"] == b["task"] and a["method"]["name"] == "lp" and b["method"]["name"] == "mlp")
+    a, b = next(
+        (a, b)
+        for a in recs
+        for b in recs
+        if a["task"] == b["task"] and a["method"]["name"] == "lp" and b["method"]["name"] == "mlp"
+    )
     shutil.copyfile(sub / a["predictions"]["path"], sub / b["predictions"]["path"])
     b["predictions"]["sha256"], b["metrics"] = a["predictions"]["sha256"], a["metrics"]
     (sub / f"{b['run_id']}.json").write_text(json.dumps(b))

@@ -113,8 +113,14 @@ def _npz_task(folder: Path, name: str, rng: np.random.Generator, n: int, spec: d
     data = folder / f"{name}-test.npz"
     np.savez(data, images=rng.integers(0, 255, (n, 8, 8, 3), dtype=np.uint8), labels=np.arange(n) % 3)
     path = folder / f"{name}.yaml"
-    files = {"test": str(data)} if spec.get("domain") == "ood" else {s: str(data) for s in ("train", "val", "test")}
-    path.write_text(yaml.safe_dump({"version": 1, "reader": "npz", "num_classes": 3, **spec, "params": {"files": files}}))
+    files = (
+        {"test": str(data)}
+        if spec.get("domain") == "ood"
+        else {s: str(data) for s in ("train", "val", "test")}
+    )
+    path.write_text(
+        yaml.safe_dump({"version": 1, "reader": "npz", "num_classes": 3, **spec, "params": {"files": files}})
+    )
     return path
 
 
