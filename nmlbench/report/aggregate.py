@@ -83,6 +83,10 @@ def _group(model: dict[str, Any]) -> str:
     return UNKNOWN
 
 
+def _user_task(task: dict[str, Any]) -> bool:
+    return task.get("builtin") is False or task.get("origin") not in (None, "builtin")
+
+
 def _flatten(rec: dict[str, Any], submission: str, author: str) -> dict[str, Any]:
     model = rec["model"]
     noise = model.get("noise") or {}
@@ -103,7 +107,8 @@ def _flatten(rec: dict[str, Any], submission: str, author: str) -> dict[str, Any
         "pretrain_seed": model.get("pretrain_seed"),
         "method": rec["method"]["name"],
         "task": rec["task"]["name"],
-        "task_key": rec["task"].get("key") or UNKNOWN,
+        # user tasks (task YAMLs) are told apart by definition hash; registered ones by name
+        "task_key": (rec["task"].get("key") or UNKNOWN) if _user_task(rec["task"]) else UNKNOWN,
         "domain": rec["task"]["domain"],
         "seed": rec["seed"],
         "run_id": rec["run_id"],
