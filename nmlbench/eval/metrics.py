@@ -33,3 +33,23 @@ def macro_f1(labels: np.ndarray, preds: np.ndarray) -> float:
 
 def compute_metrics(labels: np.ndarray, preds: np.ndarray) -> dict[str, float]:
     return {"top1": top1(labels, preds), "macro_f1": macro_f1(labels, preds)}
+
+
+def prediction_flags(labels: np.ndarray, preds: np.ndarray) -> list[str]:
+    """Observations on a split's predictions, for a record's `flags` (sorted identifiers).
+
+    'degenerate': one class predicted for every sample of a split whose labels hold more than one
+    class (a head that collapsed, seen on real OOD data across noise rates). Such tables can
+    coincide across checkpoints without any copying, so the leaderboard shows the flag instead of
+    treating them as copies. A split with a single label class is never flagged: predicting that
+    class is right, not degenerate.
+    """
+    labels, preds = np.asarray(labels), np.asarray(preds)
+    if labels.shape != preds.shape or labels.size == 0:
+        raise ValueError(
+            f"need equal, non-empty label and prediction arrays, got {labels.shape} and {preds.shape}"
+        )
+    flags = []
+    if np.unique(preds).size == 1 and np.unique(labels).size > 1:
+        flags.append("degenerate")
+    return flags

@@ -13,6 +13,7 @@ from nmlbench.config import dump_config, load_config
 from nmlbench.errors import UserError
 from nmlbench.io import atomic_path, write_text
 from nmlbench.leaderboard import page
+from nmlbench.paths import output_root
 from nmlbench.report import plots as figures_mod
 from nmlbench.report.aggregate import DisplayConfig, build_tables, load_records, task_order
 from nmlbench.report.table import markdown_page
@@ -44,13 +45,23 @@ def build(
     config: str | Path | None = None,
     overrides: Sequence[str] = (),
     plots: bool = True,
+    results: Sequence[str | Path] = (),
 ) -> list[Path]:
-    """Aggregate all submissions; return the written files (markdown, CSV, page, config, figures)."""
+    """Aggregate all submissions; return the written files (markdown, CSV, page, config, figures).
+
+    `results`: folders of result records (e.g. `nmlbench-out/results/<suite>`) to show instead of
+    the accepted submissions: a private board over one's own results, with no submit step;
+    written to `out_dir`, else $NMLBENCH_ROOT/board.
+    """
     lb = Path(leaderboard_dir)
-    out = Path(out_dir) if out_dir else lb
+    # Your own results never overwrite a board's files: they default to $NMLBENCH_ROOT/board.
+    out = Path(out_dir) if out_dir else (output_root() / "board" if results else lb)
     cfg_path = Path(config) if config else (lb / "schema.yaml" if (lb / "schema.yaml").is_file() else None)
     cfg = load_config(DisplayConfig, cfg_path, overrides)
-    dirs = submission_dirs(lb)
+    dirs = [Path(d) for d in results] or submission_dirs(lb)
+    for d in dirs:
+        if not d.is_dir():
+            raise UserError(f"{d} is not a folder; pass folders of result records (results/<suite>)")
     df = load_records(dirs)
     tasks = task_order(df)
     cells, summary = build_tables(df, cfg)

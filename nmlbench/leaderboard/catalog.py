@@ -27,28 +27,31 @@ class TaskInfo:
 
 
 class TaskCatalog(Protocol):
-    def task(self, name: str) -> TaskInfo | None: ...  # None: no such task
+    # `ref`: a registered task's name, or a user task's YAML path (private boards)
+    def task(self, ref: str) -> TaskInfo | None: ...  # None: no such task
     def suite_tasks(self, name: str) -> list[str] | None: ...  # None: no such suite
-    def truth(self, name: str) -> tuple[np.ndarray, np.ndarray]: ...  # test split (ids, labels)
+    def truth(self, ref: str) -> tuple[np.ndarray, np.ndarray]: ...  # test split (ids, labels)
 
 
 class NmlbenchCatalog:
-    """Answers from the registered task definitions; ground truth read from the local data root."""
+    """Answers from task definitions (registered names, or YAML paths for user tasks); ground
+    truth read from the local data root, the way `nmlbench evaluate` reads it."""
 
     def __init__(self, data_root: str | Path | None = None) -> None:
         self.data_root = data_root
         self._truth: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def task(self, name: str) -> TaskInfo | None:
+    def task(self, ref: str) -> TaskInfo | None:
         from nmlbench.tasks import get_task
+        from nmlbench.tasks.spec import resolve_train_task
 
         try:
-            spec = get_task(name)
-        except (UserError, KeyError, FileNotFoundError):
+            spec = get_task(ref)
+            # records name an OOD task's train task by name, whether the YAML names it or a path
+            train = resolve_train_task(spec).name if spec.domain == "ood" else None
+        except (UserError, KeyError, ValueError, OSError):
             return None
-        return TaskInfo(
-            spec.name, int(spec.version), int(spec.num_classes), str(spec.domain), spec.train_task
-        )
+        return TaskInfo(spec.name, int(spec.version), int(spec.num_classes), str(spec.domain), train)
 
     def suite_tasks(self, name: str) -> list[str] | None:
         from nmlbench.tasks import get_suite
@@ -59,10 +62,10 @@ class NmlbenchCatalog:
             return None
         return list(suite.id_tasks) + list(suite.ood_tasks)
 
-    def truth(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        if name not in self._truth:
+    def truth(self, ref: str) -> tuple[np.ndarray, np.ndarray]:
+        if ref not in self._truth:
             from nmlbench.tasks import get_task, load_split
 
-            split = load_split(get_task(name), "test", data_root=self.data_root, download=False)
-            self._truth[name] = (np.asarray(split.ids).astype(str), np.asarray(split.labels, dtype=np.int64))
-        return self._truth[name]
+            split = load_split(get_task(ref), "test", data_root=self.data_root, download=False)
+            self._truth[ref] = (np.asarray(split.ids).astype(str), np.asarray(split.labels, dtype=np.int64))
+        return self._truth[ref]

@@ -17,9 +17,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from nmlbench.eval.metrics import macro_f1, top1  # the very functions `evaluate` used
+from nmlbench.eval.metrics import macro_f1, prediction_flags, top1  # the very functions `evaluate` used
 from nmlbench.io import sha256_file
+from nmlbench.leaderboard.board import PRIVATE_HINT, BoardConfig, BoardIndex, is_user_task, task_ref
 from nmlbench.leaderboard.catalog import TaskCatalog
+from nmlbench.leaderboard.content import content_hash
 from nmlbench.leaderboard.schema import schema_errors
 
 METRIC_TOLERANCE = 0.01  # percentage points: records may round to two decimals
@@ -33,6 +35,7 @@ class Findings:
     reasons: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)  # file name -> record
+    content: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # file name -> (hash, flags)
 
 
 def _reject_constant(name: str) -> Any:
@@ -124,11 +127,32 @@ def _read_predictions(path: Path, rel: str, reasons: list[str]) -> pa.Table | No
     return table
 
 
-def _check_task(rec: dict[str, Any], rel: str, catalog: TaskCatalog, reasons: list[str]) -> bool:
+def _check_task(
+    rec: dict[str, Any], rel: str, catalog: TaskCatalog, board: BoardConfig, reasons: list[str]
+) -> bool:
     t = rec["task"]
-    info = catalog.task(t["name"])
+    if is_user_task(t):
+        if not board.user_tasks:
+            reasons.append(
+                f"{rel}: task {t['name']!r} is a user task ({t.get('origin') or 'no origin'}); this board "
+                f"takes registered tasks only; {PRIVATE_HINT}"
+            )
+            return False
+        if not t.get("origin") or not t.get("key"):
+            reasons.append(
+                f"{rel}: user task {t['name']!r} needs task.origin (its YAML path) and task.key "
+                "(its definition hash); re-evaluate with this nmlbench"
+            )
+            return False
+    info = catalog.task(task_ref(t))
     if info is None:
-        reasons.append(f"{rel}: unknown task {t['name']!r}; it must be a task nmlbench defines")
+        if is_user_task(t):
+            reasons.append(
+                f"{rel}: cannot read task {t['name']!r} from {t['origin']}; the task YAML (and its data) "
+                "must be readable where `nmlbench leaderboard submit` runs"
+            )
+        else:
+            reasons.append(f"{rel}: unknown task {t['name']!r}; it must be a task nmlbench defines")
         return False
     if t["version"] != info.version:
         reasons.append(
@@ -136,22 +160,23 @@ def _check_task(rec: dict[str, Any], rel: str, catalog: TaskCatalog, reasons: li
             f"(current: {info.version}); re-evaluate with this nmlbench"
         )
         return False
-    for key in ("num_classes", "domain", "train_task"):
+    for key in ("name", "num_classes", "domain", "train_task"):
         if t[key] != getattr(info, key):
-            reasons.append(f"{rel}: task.{key} is {t[key]!r} but {t['name']!r} has {getattr(info, key)!r}")
+            reasons.append(f"{rel}: task.{key} is {t[key]!r} but {task_ref(t)!r} has {getattr(info, key)!r}")
             return False
     return True
 
 
 def _check_predictions(
-    rec: dict[str, Any], rel: str, table: pa.Table, catalog: TaskCatalog, reasons: list[str]
+    rec: dict[str, Any], rel: str, table: pa.Table, catalog: TaskCatalog, findings: Findings
 ) -> None:
+    reasons = findings.reasons
     ids = np.asarray(table.column("sample_id").to_pylist(), dtype=str)
     labels = table.column("label").to_numpy()
     preds = table.column("pred").to_numpy()
     if len(ids) != rec["predictions"]["n"]:
         reasons.append(f"{rel}: predictions.n is {rec['predictions']['n']} but the file has {len(ids)} rows")
-    true_ids, true_labels = catalog.truth(rec["task"]["name"])
+    true_ids, true_labels = catalog.truth(task_ref(rec["task"]))
     if len(ids) != len(true_ids) or not np.array_equal(ids, true_ids):
         reasons.append(
             f"{rel}: sample ids differ from the test split of {rec['task']['name']!r} "
@@ -174,6 +199,10 @@ def _check_predictions(
             reasons.append(
                 f"{rel}: metrics.{name} claims {rec['metrics'][name]} but the predictions give {value:.4f}"
             )
+    flags = prediction_flags(true_labels, preds)
+    if "flags" in rec and sorted(rec["flags"]) != flags:  # records without `flags` predate them
+        reasons.append(f"{rel}: flags claims {sorted(rec['flags'])} but the predictions give {flags}")
+    findings.content[rel] = (content_hash(rec["task"]["name"], ids, preds), flags)
 
 
 def _check_provenance(rec: dict[str, Any], rel: str, reasons: list[str]) -> None:
@@ -187,7 +216,12 @@ def _check_provenance(rec: dict[str, Any], rel: str, reasons: list[str]) -> None
 
 
 def check_record(
-    root: Path, path: Path, pred_files: set[str], catalog: TaskCatalog, findings: Findings
+    root: Path,
+    path: Path,
+    pred_files: set[str],
+    catalog: TaskCatalog,
+    findings: Findings,
+    board: BoardConfig | None = None,
 ) -> None:
     """Schema, file links, hashes, task, provenance and recomputed metrics of one record."""
     rel, reasons = path.name, findings.reasons
@@ -208,49 +242,99 @@ def check_record(
         reasons.append(f"{rel}: predictions.sha256 does not match {ppath} (file changed after evaluation?)")
         return
     _check_provenance(rec, rel, reasons)
-    if _check_task(rec, rel, catalog, reasons):
+    if _check_task(rec, rel, catalog, board or BoardConfig(), reasons):
         table = _read_predictions(root / ppath, ppath, reasons)
         if table is not None:
-            _check_predictions(rec, rel, table, catalog, reasons)
+            _check_predictions(rec, rel, table, catalog, findings)
     findings.records[rel] = rec
 
 
-def check_duplicates(findings: Findings, seen_hashes: dict[str, str]) -> None:
-    """Byte-identical predictions inside this submission or already on the leaderboard.
+def checkpoint_identity(rec: dict[str, Any]) -> str:
+    """The checkpoint a record was evaluated on: its model key, else its weights hash, else its name."""
+    m = rec["model"]
+    return str(m.get("key") or m.get("checkpoint_sha256") or m["name"])
 
-    Inside one submission, two methods tuned on the same checkpoint may legitimately agree on every
-    sample (e.g. both predict one class on a task they cannot learn), so only identical predictions
-    across checkpoints or across seeds of one method count as copies.
+
+def check_duplicates(findings: Findings, seen: dict[str, str]) -> None:
+    """Copies by content: the same decoded predictions under two checkpoints, or already on the board.
+
+    `seen` maps content hashes of accepted submissions to their folder. Not copies: one table
+    under several tuning seeds or methods of one checkpoint (a deterministic method, or two heads
+    that agree), and degenerate tables (one class for a whole split, which any collapsed head on
+    any checkpoint produces): those carry the 'degenerate' flag instead.
     """
-    first: dict[str, tuple[str, str, str]] = {}
+    first: dict[str, tuple[str, str]] = {}  # content hash -> (checkpoint, record file)
+    for rel in sorted(findings.content):
+        digest, flags = findings.content[rel]
+        if "degenerate" in flags:
+            continue
+        ckpt = checkpoint_identity(findings.records[rel])
+        if digest in seen:
+            findings.reasons.append(
+                f"{rel}: its predictions were already submitted (in {seen[digest]}): the same sample "
+                "id -> prediction table"
+            )
+        elif digest in first and first[digest][0] != ckpt:
+            findings.reasons.append(
+                f"{rel}: its predictions are identical to those of {first[digest][1]}, which was "
+                "evaluated on another checkpoint; submit each checkpoint's own predictions"
+            )
+        first.setdefault(digest, (ckpt, rel))
+
+
+def check_task_keys(findings: Findings, index: BoardIndex) -> None:
+    """One user-task name, one definition: records here and on the board agree on `task.key`.
+
+    Registered tasks are pinned by name and version already (and their key may depend on where
+    nmlbench is installed), so only user tasks are compared.
+    """
+    pinned = {name: key for name, (key, _) in index.task_keys.items()}
+    where = {name: f"on the board ({folder})" for name, (_, folder) in index.task_keys.items()}
     for rel, rec in sorted(findings.records.items()):
-        h = rec["predictions"]["sha256"]
-        who = (rec["model"]["name"], rec["method"]["name"], rel)
-        if h in first:
-            model, method, other = first[h]
-            if model != who[0] or method == who[1]:
-                findings.reasons.append(f"{rel}: its predictions are byte-identical to those of {other}")
-        elif h in seen_hashes:
-            findings.reasons.append(f"{rel}: its predictions were already submitted (in {seen_hashes[h]})")
-        first.setdefault(h, who)
+        name, key = rec["task"]["name"], rec["task"].get("key")
+        if not key or not is_user_task(rec["task"]):
+            continue
+        if name not in pinned:
+            pinned[name], where[name] = key, f"in {rel}"
+        elif pinned[name] != key:
+            findings.reasons.append(
+                f"{rel}: task {name!r} has definition hash {key[:12]}… but {where[name]} it is "
+                f"{pinned[name][:12]}…: two different tasks share the name; rename one of them"
+            )
 
 
-def check_completeness(findings: Findings, catalog: TaskCatalog) -> None:
-    """Every (suite, model, method, seed) must cover every task of its suite."""
+def check_completeness(findings: Findings, catalog: TaskCatalog, board: BoardConfig | None = None) -> None:
+    """Every (suite, model, method, seed) must cover every task of its suite.
+
+    A registered suite names its tasks. A user suite (private boards only) is not known here, so
+    its task list is every task its records name, and each group must cover all of them.
+    """
+    board = board or BoardConfig()
     groups: dict[tuple[str, str, str, int], set[str]] = defaultdict(set)
+    user_suites: dict[str, set[str]] = defaultdict(set)
     for rec in findings.records.values():
         groups[(rec["suite"], rec["model"]["name"], rec["method"]["name"], rec["seed"])].add(
             rec["task"]["name"]
         )
+        if board.user_tasks and is_user_task(rec["task"]):
+            user_suites[rec["suite"]].add(rec["task"]["name"])
+    for rec in findings.records.values():  # a user suite may also list registered tasks
+        if rec["suite"] in user_suites:
+            user_suites[rec["suite"]].add(rec["task"]["name"])
+
+    def required(suite: str) -> list[str] | None:
+        return sorted(user_suites[suite]) if suite in user_suites else catalog.suite_tasks(suite)
+
     for suite in sorted({key[0] for key in groups}):
-        if catalog.suite_tasks(suite) is None:
-            findings.reasons.append(f"suite {suite!r} is unknown; records must name an nmlbench suite")
+        if required(suite) is None:
+            hint = "" if board.user_tasks else f" (for a suite of your own, {PRIVATE_HINT})"
+            findings.reasons.append(f"suite {suite!r} is unknown; records must name an nmlbench suite{hint}")
     for (suite, model, method, seed), tasks in sorted(groups.items()):
-        required = catalog.suite_tasks(suite)
-        if required is None:
+        need = required(suite)
+        if need is None:
             continue
-        missing = sorted(set(required) - tasks)
-        extra = sorted(tasks - set(required))
+        missing = sorted(set(need) - tasks)
+        extra = sorted(tasks - set(need))
         if missing:
             findings.reasons.append(
                 f"{model} / {method} / seed {seed}: missing task(s) {', '.join(missing)} of suite {suite!r}"
@@ -261,8 +345,11 @@ def check_completeness(findings: Findings, catalog: TaskCatalog) -> None:
             )
 
 
-def check_submission(root: Path, catalog: TaskCatalog, seen_hashes: dict[str, str]) -> Findings:
-    """Run every check on the staged submission at `root`."""
+def check_submission(
+    root: Path, catalog: TaskCatalog, index: BoardIndex | None = None, board: BoardConfig | None = None
+) -> Findings:
+    """Run every check on the staged submission at `root` against the board's `index` and rules."""
+    index, board = index or BoardIndex(), board or BoardConfig()
     findings = Findings()
     meta_path = root / "submission.json"
     if not meta_path.is_file():
@@ -275,10 +362,11 @@ def check_submission(root: Path, catalog: TaskCatalog, seen_hashes: dict[str, st
             findings.meta = meta if not errors else {}
     records, preds = _layout(root, findings.reasons)
     for path in records:
-        check_record(root, path, preds, catalog, findings)
+        check_record(root, path, preds, catalog, findings, board)
     referenced = {r["predictions"]["path"] for r in findings.records.values()}
     findings.reasons.extend(f"{p}: no record refers to it" for p in sorted(preds - referenced))
-    check_duplicates(findings, seen_hashes)
+    check_duplicates(findings, index.contents)
+    check_task_keys(findings, index)
     if findings.records:
-        check_completeness(findings, catalog)
+        check_completeness(findings, catalog, board)
     return findings

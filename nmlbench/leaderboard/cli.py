@@ -17,6 +17,8 @@ EPILOG = """examples:
   nmlbench leaderboard submit my-method.tar.gz --leaderboard-dir leaderboard
   nmlbench leaderboard build                           # LEADERBOARD.md, leaderboard.csv, index.html
   nmlbench leaderboard build --set metric=macro_f1 --out site/
+  nmlbench leaderboard build --results nmlbench-out/results/my-suite --out my-board/   # your own results
+  nmlbench leaderboard submit my-results/ --leaderboard-dir my-board   # my-board/board.yaml: user_tasks: true
 """
 
 
@@ -69,12 +71,26 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
         default=Path("leaderboard"),
         help="folder holding submissions/ and schema.yaml (default: ./leaderboard)",
     )
-    b.add_argument("--out", type=Path, default=None, help="output folder (default: the leaderboard folder)")
+    b.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: the leaderboard folder; with --results: $NMLBENCH_ROOT/board)",
+    )
     b.add_argument(
         "--config", type=Path, default=None, help="display config (default: <leaderboard-dir>/schema.yaml)"
     )
     b.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a display setting"
+    )
+    b.add_argument(
+        "--results",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="build from these folders of result records instead of submissions/ (repeatable): "
+        "a private board over your own results, user tasks included",
     )
     b.add_argument("--no-plots", action="store_true", help="skip the figures (faster)")
     b.set_defaults(func=run_build)
@@ -116,6 +132,7 @@ def run_build(args: argparse.Namespace) -> int:
         config=args.config,
         overrides=args.set,
         plots=not args.no_plots,
+        results=args.results,
     )
     for path in written:
         print(path)

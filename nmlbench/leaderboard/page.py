@@ -16,10 +16,17 @@ from pathlib import Path
 import pandas as pd
 
 from nmlbench.report.aggregate import DisplayConfig
-from nmlbench.report.table import display_rows
+from nmlbench.report.table import EXPLAIN, TEXT_COLUMNS, display_rows
 
-FILTERS = (("model", "Model", 2), ("noise", "Noise", 3), ("method", "Method", 4))  # (key, label, column)
-NUMERIC_FROM = 5  # columns from "Seeds" on sort as numbers
+# (key, label, column index in `display_rows`)
+FILTERS = (
+    ("data", "Data", 2),
+    ("model", "Model", 3),
+    ("noise", "Noise", 4),
+    ("method", "Method", 5),
+    ("flags", "Flags", 6),
+)
+NUMERIC_FROM = len(TEXT_COLUMNS) - 1  # columns from "Seeds" on sort as numbers
 
 SCRIPT = """
 (function () {
@@ -121,7 +128,8 @@ def _table(summary: pd.DataFrame, tasks: list[str], cfg: DisplayConfig) -> str:
 def _filters(rows: list[list[str]]) -> str:
     parts = []
     for key, label, col in FILTERS:
-        options = "".join(f'<option value="{_e(v)}">{_e(v)}</option>' for v in sorted({r[col] for r in rows}))
+        values = sorted({r[col] for r in rows} - {""})  # "" is the "all" option's value
+        options = "".join(f'<option value="{_e(v)}">{_e(v)}</option>' for v in values)
         parts.append(
             f'<label>{label} <select id="filter-{key}" data-filter="{key}">'
             f'<option value="">all</option>{options}</select></label>'
@@ -167,9 +175,7 @@ def render(
 </head>
 <body>
 <h1>{_e(cfg.title)}</h1>
-<p>Metric: {_e(metric)}, mean ± std over (pretraining seed, evaluation seed) pairs.
-Δ: change against the clean (0 % noise) checkpoint of the same recipe, method and seeds,
-ID and OOD apart. Click a column header to sort.</p>
+<p>Metric: {_e(metric)}. {_e(EXPLAIN)} Click a column header to sort.</p>
 {_filters(rows)}
 {_table(summary, tasks, cfg)}
 <h2>Figures</h2>

@@ -6,7 +6,6 @@ into `<leaderboard>/submissions/<normalised-name>/` with one atomic rename.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 from nmlbench.errors import UserError
 from nmlbench.io import atomic_dir
 from nmlbench.leaderboard.archive import Limits, stage
+from nmlbench.leaderboard.board import BoardConfig, index_board, load_board
 from nmlbench.leaderboard.catalog import NmlbenchCatalog, TaskCatalog
 from nmlbench.leaderboard.checks import check_submission
 
@@ -37,36 +37,28 @@ def normalise_name(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:64].strip("-")
 
 
-def submitted_hashes(submissions_dir: Path) -> dict[str, str]:
-    """predictions sha256 -> submission folder, over every accepted submission."""
-    seen: dict[str, str] = {}
-    if not submissions_dir.is_dir():
-        return seen
-    for rec_path in sorted(submissions_dir.glob("*/*.json")):
-        if rec_path.name == "submission.json":
-            continue
-        rec = json.loads(rec_path.read_text(encoding="utf-8"))
-        seen.setdefault(rec["predictions"]["sha256"], rec_path.parent.name)
-    return seen
-
-
 def submit(
     path: str | Path,
     leaderboard_dir: str | Path,
     catalog: TaskCatalog | None = None,
     limits: Limits | None = None,
+    board: BoardConfig | None = None,
 ) -> SubmitResult:
-    """Check the submission at `path` (dir, .tar.gz, .tgz, .tar, .zip); accept it or list every reason."""
+    """Check the submission at `path` (dir, .tar.gz, .tgz, .tar, .zip); accept it or list every reason.
+
+    `board`: what the board accepts; default: its board.yaml, else the public board's rules.
+    """
     src = Path(path)
     if not src.exists() and not src.is_symlink():
         raise UserError(f"{src} does not exist; pass a results directory or a .tar.gz/.zip archive")
     submissions = Path(leaderboard_dir) / "submissions"
     catalog = catalog or NmlbenchCatalog()
+    board = board or load_board(leaderboard_dir)
     with tempfile.TemporaryDirectory(prefix="nmlbench-submit-") as tmp:
         root, reasons = stage(src, Path(tmp) / "staged", limits or Limits())
         if reasons:  # unsafe or unreadable content: do not parse any of it
             return SubmitResult(False, reasons=reasons)
-        findings = check_submission(root, catalog, submitted_hashes(submissions))
+        findings = check_submission(root, catalog, index_board(submissions), board)
         reasons = findings.reasons
         name = normalise_name(findings.meta.get("name", "")) if findings.meta else None
         if findings.meta and not name:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,15 +33,75 @@ class NoisyTargets:
     manifest_path: str | None
     manifest_sha256: str | None
     noise: dict[str, Any]  # {kind, rate, seed, recipe} as written into checkpoint.json
+    recipe: dict[str, Any]  # the noise's identity without its seed (see `recipe_identity`)
 
 
-def recipe_name(cfg: PretrainConfig) -> str:
-    """'sym10', 'cap30': the noise part of checkpoint names."""
+CLEAN = "clean"  # recipe of clean data trained without a manifest; its noise kind is "none"
+_UNSAFE = re.compile(r"[^A-Za-z0-9.+-]+")
+
+
+def _derived_recipe(cfg: PretrainConfig) -> str:
+    """'sym10', 'cap30': what `ensure_manifest` names a default-parameter recipe."""
     return f"{'cap' if cfg.noise_kind == 'caption' else 'sym'}{rate_tag(cfg.noise.rate)}"
+
+
+def recipe_name(cfg: PretrainConfig, meta: dict[str, Any] | None = None) -> str:
+    """The recipe part of checkpoint names, from what the run trains on.
+
+    The manifest's own recipe when there is one ('pairflip20', 'group20-3f9a1c', 'sym10-ref'), so
+    checkpoints of different noise kinds at one rate never share a name; 'sym10' / 'cap30' for
+    mini manifests made on demand; 'clean' for clean data without a manifest.
+    """
+    if meta is not None:
+        return (
+            _UNSAFE.sub("-", str(meta.get("recipe") or _derived_recipe(cfg))).strip("-.+")[:100] or "recipe"
+        )
+    if cfg.data.source != "mini" and not cfg.data.manifest:
+        return CLEAN  # locate_manifest refuses rate > 0 without a manifest
+    return _derived_recipe(cfg)
+
+
+def name_part(cfg: PretrainConfig, meta: dict[str, Any] | None = None) -> str:
+    """`recipe_name`, plus '-n<seed>' when the noise seed is not the pretraining seed ('sym10-n3').
+
+    Checkpoint names end in `_s<pretraining seed>`; without this, two noise draws of one recipe
+    trained with one seed would share a name. The record's `noise.recipe` stays the bare recipe.
+    """
+    name = recipe_name(cfg, meta)
+    seed = meta.get("seed", cfg.noise_seed) if meta is not None else cfg.noise_seed
+    return name if name == CLEAN or seed == cfg.seed else f"{name}-n{seed}"
+
+
+def manifest_meta(cfg: PretrainConfig, root: str | Path | None = None) -> dict[str, Any] | None:
+    """The sidecar of the manifest this run names in `data.manifest`, if it exists yet; else None.
+
+    Read before training so the checkpoint name can carry the manifest's recipe; a missing
+    manifest is reported by `locate_manifest` when the run starts.
+    """
+    path = _configured_manifest(cfg, root)
+    if path is None or not path.is_file():
+        return None
+    try:
+        from nmlbench.noise.manifest import read_sidecar
+
+        return dict(read_sidecar(path))
+    except (UserError, OSError):
+        return None
 
 
 def _noise_api() -> Any:
     return importlib.import_module("nmlbench.noise")
+
+
+def _configured_manifest(cfg: PretrainConfig, root: str | Path | None) -> Path | None:
+    """`data.manifest` with {rate} and {seed} filled in, under the output root when relative."""
+    if not cfg.data.manifest:
+        return None
+    text = cfg.data.manifest.replace("{rate}", rate_tag(cfg.noise.rate)).replace(
+        "{seed}", str(cfg.noise_seed)
+    )
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else output_root(root) / path
 
 
 def locate_manifest(cfg: PretrainConfig, root: str | Path | None = None) -> Path | None:
@@ -48,16 +109,14 @@ def locate_manifest(cfg: PretrainConfig, root: str | Path | None = None) -> Path
     kind, rate, seed = cfg.noise_kind, cfg.noise.rate, cfg.noise_seed
     if cfg.data.source == "mini" and not cfg.data.manifest:
         return Path(_noise_api().ensure_manifest(dataset="mini", kind=kind, rate=rate, seed=seed, root=root))
-    if not cfg.data.manifest:
+    path = _configured_manifest(cfg, root)
+    if path is None:
         if rate > 0:
             raise UserError(
                 f"noise rate {rate_tag(rate)}% on {cfg.data.name!r} needs a manifest: create one with "
                 f"`nmlbench noise` and pass --set data.manifest=PATH"
             )
         return None
-    text = cfg.data.manifest.replace("{rate}", rate_tag(rate)).replace("{seed}", str(seed))
-    path = Path(text).expanduser()
-    path = path if path.is_absolute() else output_root(root) / path
     if not path.is_file():
         raise UserError(
             f"noise manifest {path} does not exist; create it with `nmlbench noise` "
@@ -75,28 +134,38 @@ def apply_manifest(cfg: PretrainConfig, source: Source, path: Path | None) -> No
         )
     if not clip and source.labels is None:
         raise UserError(f"{cfg.data.name!r} has no labels; supervised pretraining needs a class per sample")
-    noise = {
-        "kind": cfg.noise_kind,
-        "rate": cfg.noise.rate,
-        "seed": cfg.noise_seed,
-        "recipe": recipe_name(cfg),
-    }
-    if path is None:
+    if path is None:  # clean data, no manifest: noise kind "none", never a made-up "sym"
+        noise = {"kind": "none", "rate": 0.0, "seed": cfg.noise_seed, "recipe": CLEAN}
         return NoisyTargets(
-            None if clip else source.labels, source.captions if clip else None, None, None, noise
+            None if clip else source.labels, source.captions if clip else None, None, None, noise, dict(noise)
         )
     api = _noise_api()
     df, meta = api.read_manifest(path)
     _check_manifest(df, meta, source, cfg, path)
-    noise.update({k: meta[k] for k in ("kind", "recipe") if k in meta})
+    noise = {
+        "kind": meta.get("kind", cfg.noise_kind),
+        "rate": cfg.noise.rate,
+        "seed": meta.get("seed", cfg.noise_seed),
+        "recipe": recipe_name(cfg, meta),
+    }
     sha = meta.get("manifest_sha256")
     if clip:
         donors = np.asarray(api.donor_ids_for(df, source.ids)).astype(str)
         position = pd.Series(np.arange(len(source.ids)), index=source.ids)
         captions = source.captions[position.loc[donors].to_numpy()]
-        return NoisyTargets(None, captions, str(path), sha, noise)
+        return NoisyTargets(None, captions, str(path), sha, noise, recipe_identity(meta))
     labels = np.asarray(api.noisy_labels_for(df, source.ids, clean_labels=source.labels), dtype=np.int64)
-    return NoisyTargets(labels, None, str(path), sha, noise)
+    return NoisyTargets(labels, None, str(path), sha, noise, recipe_identity(meta))
+
+
+def recipe_identity(meta: dict[str, Any]) -> dict[str, Any]:
+    """What a manifest's noise *is*, without its seed (the seed is a coordinate of its own).
+
+    Part of the checkpoint's `pretrain_key`: equal for the manifests of one recipe drawn with
+    different seeds, different for another kind, parameters, rate or generator version.
+    """
+    keys = ("kind", "kind_version", "params", "nominal_rate", "recipe", "recipe_version", "generator_version")
+    return {k: meta.get(k) for k in keys}
 
 
 def _check_manifest(df: pd.DataFrame, meta: dict, source: Source, cfg: PretrainConfig, path: Path) -> None:

@@ -32,7 +32,7 @@ from nmlbench.pretrain import checkpoint as ck
 from nmlbench.pretrain.config import PretrainConfig
 from nmlbench.pretrain.loader import Sharding, make_loader, steps_per_epoch, tensor_transform
 from nmlbench.pretrain.metrics import Metrics
-from nmlbench.pretrain.noisy import NoisyTargets, apply_manifest, locate_manifest, recipe_name
+from nmlbench.pretrain.noisy import NoisyTargets, apply_manifest, locate_manifest, manifest_meta, name_part
 from nmlbench.pretrain.objectives import Objective
 from nmlbench.pretrain.sources import Source, open_source
 from nmlbench.provenance import git_sha, versions
@@ -49,17 +49,22 @@ def image_size(cfg: PretrainConfig) -> int:
     return cfg.image_size or model_spec(cfg).image_size
 
 
-def run_name(cfg: PretrainConfig) -> str:
-    """`<tag>.<dataset>_<recipe>_s<seed>[<suffix>]`, e.g. 'tinyresnet.mini_sym10_s0'."""
-    return f"{model_spec(cfg).tag}.{cfg.data.name}_{recipe_name(cfg)}_s{cfg.seed}{cfg.name_suffix}"
+def run_name(cfg: PretrainConfig, root: str | Path | None = None) -> str:
+    """`<tag>.<dataset>_<recipe>_s<seed>[<suffix>]`, e.g. 'tinyresnet.mini_pairflip20_s0'.
+
+    The recipe is the manifest's own (see `recipe_name`): 'clean' without a manifest, 'sym10' for
+    the mini manifests made on demand, 'pairflip20' / 'group20-3f9a1c' / ... for `data.manifest`.
+    """
+    recipe = name_part(cfg, manifest_meta(cfg, root))
+    return f"{model_spec(cfg).tag}.{cfg.data.name}_{recipe}_s{cfg.seed}{cfg.name_suffix}"
 
 
 def checkpoint_dir(cfg: PretrainConfig, root: str | Path | None = None) -> Path:
-    return output_root(root) / "ckpt" / run_name(cfg)
+    return output_root(root) / "ckpt" / run_name(cfg, root)
 
 
 def work_dir(cfg: PretrainConfig, root: str | Path | None = None) -> Path:
-    return output_root(root) / "ckpt" / ".partial" / run_name(cfg)
+    return output_root(root) / "ckpt" / ".partial" / run_name(cfg, root)
 
 
 def _strip_runtime(cfg: PretrainConfig) -> str:
@@ -70,6 +75,42 @@ def _strip_runtime(cfg: PretrainConfig) -> str:
         d.pop(key, None)
     d["data"].pop("num_workers", None)
     return json.dumps(d, sort_keys=True)
+
+
+# Settings that never change the weights (or only name them): left out of `pretrain_key`.
+_NOT_RECIPE = (
+    "slurm",
+    "threads",
+    "device",
+    "ckpt_every_steps",
+    "keep_checkpoints",
+    "log_every_steps",
+    "name_suffix",
+    "seed",
+)
+_NOT_RECIPE_DATA = ("num_workers", "manifest", "name")
+
+
+def pretrain_key(cfg: PretrainConfig, data_fingerprint: str, recipe: dict[str, Any]) -> str:
+    """16 hex: the resolved pretraining recipe, the same for every pretraining seed of it.
+
+    The config minus runtime settings, plus the data's fingerprint and the manifest's identity
+    (kind, params, rate, versions) instead of the manifest's path. `data.path` stays in: some
+    fingerprints cover ids and labels but not pixels.
+    The pretraining seed is left out on purpose: records carry it as `pretrain_seed`, and the
+    report groups the seeds of one recipe by this key. `device` is out too ("auto" is not a
+    recipe); the precision setting stays in.
+    """
+    from nmlbench.config import stable_key, to_dict
+
+    d = to_dict(cfg)
+    for key in _NOT_RECIPE:
+        d.pop(key, None)
+    for key in _NOT_RECIPE_DATA:
+        d["data"].pop(key, None)
+    if d["noise"].get("seed") == cfg.seed:  # seed=None means "the pretraining seed": the same run
+        d["noise"]["seed"] = None
+    return stable_key({"config": d, "data": data_fingerprint, "noise": recipe}, 16)
 
 
 def _same_config(path: Path, cfg: PretrainConfig) -> bool:
@@ -187,7 +228,9 @@ def _setup(cfg: PretrainConfig, root: Any, data_root: Any, device: torch.device,
         )
     meta = dict(
         obj.meta(),
-        name=run_name(cfg),
+        name=run_name(cfg, root),
+        data=cfg.data.name,
+        pretrain_key=pretrain_key(cfg, source.fingerprint, targets.recipe),
         objective=cfg.objective,
         noise=targets.noise,
         manifest_sha256=targets.manifest_sha256,
@@ -238,7 +281,7 @@ def _restore(run: Run, resume: str) -> dict[str, Any]:
     torch.set_rng_state(state["torch_rng"])
     random.setstate(_to_tuple(state["python_rng"]))
     if run.info.is_main:  # said on stderr so job logs show it whatever the logging set-up
-        print(f"resuming {run_name(run.cfg)} from step {state['step']} ({path})", file=sys.stderr, flush=True)
+        print(f"resuming {run.meta['name']} from step {state['step']} ({path})", file=sys.stderr, flush=True)
     run.meta["resumed_from"] = [*state.get("resumed_from", []), state["step"]]
     return {k: state[k] for k in fresh}
 
@@ -265,7 +308,7 @@ def _train(run: Run, pos: dict[str, Any]) -> None:
     )
     labels = run.targets.labels if run.targets.labels is not None else run.targets.captions
     quiet = {} if run.info.is_main else {"disable": True}  # rank 0 keeps tqdm's own TQDM_DISABLE handling
-    bar = tqdm(total=total, initial=step, desc=run_name(cfg), unit="step", **quiet)
+    bar = tqdm(total=total, initial=step, desc=run.meta["name"], unit="step", **quiet)
     run.model.train()
     while step < total:
         epoch, first = divmod(step, run.steps_per_epoch)

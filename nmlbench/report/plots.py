@@ -43,8 +43,17 @@ def _pct(rate: pd.Series) -> pd.Series:
     return (rate * 100).round(6)
 
 
+def _checkpoint_label(df: pd.DataFrame) -> pd.Series:
+    """The architecture, prefixed with the upstream data where a figure holds more than one."""
+    data = df["data"] if "data" in df else pd.Series("", index=df.index)
+    if data.nunique() > 1:
+        return data.replace("", "?") + "/" + df["model"].astype(str)
+    return df["model"].astype(str)
+
+
 def spectra_figure(spectra: pd.DataFrame, top: int = 256) -> plt.Figure:
     """Singular values (log scale) by index, one line per noise rate, one panel per model."""
+    spectra = spectra.assign(model=_checkpoint_label(spectra))
     models = sorted(spectra["model"].unique())
     fig, axes = plt.subplots(1, len(models), figsize=(max(7.0, 5 * len(models)), 3.8), squeeze=False)
     palette = sns.color_palette("viridis", n_colors=max(spectra["noise_rate"].nunique(), 2))
@@ -74,7 +83,7 @@ def spectra_figure(spectra: pd.DataFrame, top: int = 256) -> plt.Figure:
 
 def spectrum_metrics_figure(spectra: pd.DataFrame) -> plt.Figure:
     """SVE and LSVR (-log σ₁/Σσ) against noise rate, one line per model, band = sd over tasks/seeds."""
-    data = spectra.assign(noise_pct=_pct(spectra["noise_rate"]))
+    data = spectra.assign(noise_pct=_pct(spectra["noise_rate"]), model=_checkpoint_label(spectra))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, col, label in ((axes[0], "sve", "SVE"), (axes[1], "lsvr_neglog", "LSVR = −log(σ₁/Σσ)")):
         sns.lineplot(data=data, x="noise_pct", y=col, hue="model", marker="o", errorbar="sd", ax=ax)
@@ -87,7 +96,8 @@ def spectrum_metrics_figure(spectra: pd.DataFrame) -> plt.Figure:
 
 def accuracy_figure(cells: pd.DataFrame, metric_name: str = "Top-1 (%)") -> plt.Figure:
     """ID and OOD average accuracy against noise rate, one line per method (style: model)."""
-    data = cells.dropna(subset=["noise_rate"]).assign(noise_pct=lambda d: _pct(d["noise_rate"]))
+    data = cells.dropna(subset=["noise_rate"])
+    data = data.assign(noise_pct=_pct(data["noise_rate"]), model=_checkpoint_label(data))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=False)
     style = "model" if data["model"].nunique() > 1 else None
     for ax, col, title in (
@@ -109,10 +119,18 @@ def accuracy_figure(cells: pd.DataFrame, metric_name: str = "Top-1 (%)") -> plt.
 
 def delta_heatmap_figure(summary: pd.DataFrame, tasks: list[str]) -> plt.Figure:
     """Per-task mean delta vs the clean checkpoint, rows = model / noise / method (noisy rows only)."""
-    noisy = summary[summary.noise_rate > 0].sort_values(["model", "noise_rate", "method"], kind="mergesort")
+    from nmlbench.report.table import model_labels, noise_label
+
+    noisy = summary[summary.noise_rate > 0]
+    noisy = noisy.assign(model=model_labels(noisy))
+    noisy = noisy.assign(ckpt_label=_checkpoint_label(noisy))
+    noisy = noisy.sort_values(["ckpt_label", "noise_rate", "recipe", "method"], kind="mergesort")
     if noisy.empty:
         raise UserError("no noisy (rate > 0) rows to compare with a clean checkpoint; add a noise sweep")
-    labels = [f"{r.model} · {r.noise_rate * 100:g}% · {r.method}" for r in noisy.itertuples()]
+    labels = [
+        f"{r.ckpt_label} · {noise_label(r.noise_kind, r.noise_rate, r.recipe)} · {r.method}"
+        for r in noisy.itertuples()
+    ]
     mat = pd.DataFrame(noisy[[f"{t}_delta_mean" for t in tasks]].to_numpy(), index=labels, columns=tasks)
     lim = float(np.nanmax(np.abs(mat.to_numpy()))) if np.isfinite(mat.to_numpy()).any() else 1.0
     fig, ax = plt.subplots(figsize=(1.4 * len(tasks) + 4, 0.45 * len(labels) + 1.6))
@@ -143,6 +161,7 @@ def load_spectra(paths: Iterable[str | Path]) -> pd.DataFrame:
         noise = rec["model"].get("noise") or {}
         rows.append(
             {
+                "data": rec["model"].get("data") or "",
                 "model": rec["model"]["arch"],
                 "model_name": rec["model"]["name"],
                 "noise_rate": float(noise.get("rate", np.nan)),

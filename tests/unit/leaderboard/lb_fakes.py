@@ -27,15 +27,22 @@ SUITES = {"fake": ["fake-a", "fake-b", "fake-a-ood"]}
 
 
 class FakeCatalog:
-    """TaskCatalog over TASKS/SUITES with fixed, seeded test labels."""
+    """TaskCatalog over TASKS/SUITES with fixed, seeded test labels.
 
-    def task(self, name: str) -> TaskInfo | None:
-        return TASKS.get(name)
+    `user_paths`: task YAML path -> fake task name, standing in for user tasks read from files.
+    """
+
+    def __init__(self, user_paths: dict[str, str] | None = None) -> None:
+        self.user_paths = dict(user_paths or {})
+
+    def task(self, ref: str) -> TaskInfo | None:
+        return TASKS.get(self.user_paths.get(ref, ref) if ref.endswith(".yaml") else ref)
 
     def suite_tasks(self, name: str) -> list[str] | None:
         return SUITES.get(name)
 
-    def truth(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+    def truth(self, ref: str) -> tuple[np.ndarray, np.ndarray]:
+        name = self.user_paths.get(ref, ref)
         n, k = SIZES[name], TASKS[name].num_classes
         ids = np.array([f"{name}/{i:05d}" for i in range(n)])
         labels = np.arange(n, dtype=np.int64) % k
@@ -54,14 +61,33 @@ def confusion_metrics(labels: np.ndarray, preds: np.ndarray, k: int) -> tuple[fl
 
 @dataclass(frozen=True)
 class Model:
+    """A fake nmlbench checkpoint; `legacy` leaves out the identity fields older records lack."""
+
     arch: str = "tinynet"
     rate: float = 0.0
     pretrain_seed: int = 0
     kind: str = "symmetric_label"
+    data: str = "fake"
+    recipe: str = ""  # '' -> sym<rate>; the pretrain_key hashes it, so it separates recipes
+    variant: str = ""  # another pretraining setting (e.g. epochs): new pretrain_key, name suffix
+    legacy: bool = False
+
+    @property
+    def recipe_name(self) -> str:
+        return self.recipe or f"sym{round(self.rate * 100)}"
 
     @property
     def name(self) -> str:
-        return f"{self.arch}.fake_sym{round(self.rate * 100)}_s{self.pretrain_seed}"
+        return f"{self.arch}.{self.data}_{self.recipe_name}_s{self.pretrain_seed}{self.variant}"
+
+    @property
+    def pretrain_key(self) -> str:  # seed-free, like nmlbench.pretrain.train.pretrain_key
+        ident = f"{self.arch}|{self.data}|{self.kind}|{self.rate}|{self.recipe}|{self.variant}"
+        return hashlib.sha256(ident.encode()).hexdigest()[:16]
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(f"weights|{self.name}".encode()).hexdigest()[:16]
 
 
 def _accuracy(model: Model, method: str, task: str, seed: int) -> float:
@@ -83,15 +109,31 @@ def fake_spectrum(model: Model, task: str) -> dict:
 
 
 def make_record(
-    out: Path, model: Model, method: str, task: str, seed: int, suite: str = "fake", spectrum: bool = False
+    out: Path,
+    model: Model,
+    method: str,
+    task: str,
+    seed: int,
+    suite: str = "fake",
+    spectrum: bool = False,
+    preds: np.ndarray | float | None = None,
 ) -> dict:
-    """Write predictions/<run_id>.parquet and <run_id>.json under `out`; return the record."""
+    """Write predictions/<run_id>.parquet and <run_id>.json under `out`; return the record.
+
+    `preds`: the predictions themselves, or an exact accuracy (the first round(acc * n) samples
+    right, the others wrong), or None for seeded made-up ones.
+    """
     ids, labels = FakeCatalog().truth(task)
     k = TASKS[task].num_classes
     key = hashlib.sha256(f"{model.name}|{method}|{task}|{seed}".encode()).digest()
     rng = np.random.default_rng(int.from_bytes(key[:8], "little"))  # hash() is salted per process
-    right = rng.random(len(labels)) < _accuracy(model, method, task, seed)
-    preds = np.where(right, labels, (labels + 1 + rng.integers(0, k - 1, len(labels))) % k).astype(np.int64)
+    if preds is None:
+        right = rng.random(len(labels)) < _accuracy(model, method, task, seed)
+        preds = np.where(right, labels, (labels + 1 + rng.integers(0, k - 1, len(labels))) % k)
+    elif np.ndim(preds) == 0:
+        right = np.arange(len(labels)) < round(float(preds) * len(labels))
+        preds = np.where(right, labels, (labels + 1) % k)
+    preds = np.asarray(preds, dtype=np.int64)
     run_id = f"{model.name}__{method}__{task}__s{seed}__abcd1234"
     ppath = out / "predictions" / f"{run_id}.parquet"
     ppath.parent.mkdir(parents=True, exist_ok=True)
@@ -124,10 +166,15 @@ def make_record(
                 "kind": model.kind,
                 "rate": model.rate,
                 "seed": 0,
-                "recipe": f"sym{round(model.rate * 100)}",
+                "recipe": model.recipe_name,
             },
             "manifest_sha256": hashlib.sha256(b"m" + model.name.encode()).hexdigest(),
             "pretrain_seed": model.pretrain_seed,
+            **(
+                {}
+                if model.legacy
+                else {"key": model.key, "data": model.data, "pretrain_key": model.pretrain_key}
+            ),
         },
         "method": {"name": method, "config": {"lr": 0.001}, "trainable_params": 10, "total_params": 100},
         "task": {

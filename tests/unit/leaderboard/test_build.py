@@ -40,7 +40,14 @@ def test_build_writes_markdown_csv_page_and_figures(board: Path) -> None:
     names = {p.name for p in written}
     assert {"LEADERBOARD.md", "leaderboard.csv", "index.html", "build-config.yaml", "spectra.png"} <= names
     csv = pd.read_csv(board / "leaderboard.csv")
-    assert len(csv) == 5 and {"id_avg_mean", "ood_delta_std", "fake-a_mean", "n_seeds"} <= set(csv.columns)
+    assert len(csv) == 5 and {
+        "id_avg_mean",
+        "ood_delta_sd_pretrain",
+        "ood_delta_sd_tune",
+        "fake-a_mean",
+        "n_seeds",
+        "flags",
+    } <= set(csv.columns)
     md = (board / "LEADERBOARD.md").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in md and "<script>" not in md
 

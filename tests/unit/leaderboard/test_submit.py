@@ -97,8 +97,12 @@ def test_two_methods_may_agree_on_one_checkpoint(tmp_path: Path) -> None:
     """Identical predictions of two methods on the same checkpoint are not a copy (e.g. both constant)."""
     sub = make_submission(tmp_path / "sub", models=(Model(rate=0.0),), methods=("lp", "mlp"))
     recs = [json.loads(p.read_text()) for p in _records(sub)]
-    a, b = next((a, b) for a in recs for b in recs
-                if a["task"] == b["task"] and a["method"]["name"] == "lp" and b["method"]["name"] == "mlp")
+    a, b = next(
+        (a, b)
+        for a in recs
+        for b in recs
+        if a["task"] == b["task"] and a["method"]["name"] == "lp" and b["method"]["name"] == "mlp"
+    )
     shutil.copyfile(sub / a["predictions"]["path"], sub / b["predictions"]["path"])
     b["predictions"]["sha256"], b["metrics"] = a["predictions"]["sha256"], a["metrics"]
     (sub / f"{b['run_id']}.json").write_text(json.dumps(b))
@@ -187,8 +191,14 @@ def _float_preds(sub: Path, tmp: Path) -> Path:
 
 
 def _duplicate_predictions(sub: Path, tmp: Path) -> Path:
+    """One checkpoint's predictions filed again under another checkpoint."""
     recs = [json.loads(p.read_text()) for p in _records(sub)]
-    a, b = next((a, b) for a in recs for b in recs if a is not b and a["task"] == b["task"])
+    a, b = next(
+        (a, b)
+        for a in recs
+        for b in recs
+        if a["task"] == b["task"] and a["model"]["name"] != b["model"]["name"] and a["seed"] == b["seed"]
+    )
     shutil.copyfile(sub / a["predictions"]["path"], sub / b["predictions"]["path"])
     b["predictions"]["sha256"], b["metrics"] = a["predictions"]["sha256"], a["metrics"]
     (sub / f"{b['run_id']}.json").write_text(json.dumps(b))
@@ -373,7 +383,7 @@ BAD: dict[str, tuple[Callable[[Path, Path], Path], str]] = {
     "subset-of-samples": (_subset_ids, "sample ids differ"),
     "prediction-out-of-range": (_pred_out_of_range, "outside the class range"),
     "float-predictions": (_float_preds, "columns must be exactly"),
-    "duplicate-predictions": (_duplicate_predictions, "byte-identical"),
+    "duplicate-predictions": (_duplicate_predictions, "evaluated on another checkpoint"),
     "pickle-disguised-as-parquet": (_pickle_as_parquet, "not a parquet file"),
     "config-not-a-mapping": (_config_not_mapping, "a config must be a YAML mapping"),
     "config-with-python-tag": (_config_python_tag, "not a readable UTF-8 YAML config"),

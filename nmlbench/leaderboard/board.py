@@ -1,0 +1,78 @@
+"""A board's own settings (`<leaderboard-dir>/board.yaml`) and what it already holds.
+
+The public board (no board.yaml, or `user_tasks: false`) takes results on registered tasks
+only. A private board, one a researcher runs over their own suite, sets `user_tasks: true`:
+records of task YAMLs (`task.builtin: false`) are then accepted, checked against the task file
+they name, and every task name on the board is pinned to one definition hash (`task.key`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nmlbench.config import load_config
+from nmlbench.leaderboard.content import file_content
+
+BOARD_FILE = "board.yaml"
+PRIVATE_HINT = (
+    f"run a private board for your own tasks: put `user_tasks: true` in <dir>/{BOARD_FILE} and "
+    "`nmlbench leaderboard submit PATH --leaderboard-dir <dir>` (see docs/leaderboard.md)"
+)
+
+
+@dataclass(frozen=True)
+class BoardConfig:
+    """What a board accepts; the public board keeps the defaults."""
+
+    # Accept results on task YAMLs (task.builtin false), checked against the YAML they name;
+    # the YAML and its test data must be readable where `submit` runs.
+    user_tasks: bool = False
+
+
+def load_board(leaderboard_dir: str | Path) -> BoardConfig:
+    """`<leaderboard-dir>/board.yaml` (strict keys), else the public board's defaults."""
+    path = Path(leaderboard_dir) / BOARD_FILE
+    return load_config(BoardConfig, path if path.is_file() else None, ())
+
+
+def is_user_task(task: dict[str, Any]) -> bool:
+    """Records written before `task.builtin` existed are of registered tasks."""
+    return task.get("builtin") is False or task.get("origin") not in (None, "builtin")
+
+
+def task_ref(task: dict[str, Any]) -> str:
+    """How to look a record's task up: its YAML path for user tasks, its name otherwise."""
+    return str(task["origin"]) if is_user_task(task) and task.get("origin") else str(task["name"])
+
+
+@dataclass
+class BoardIndex:
+    """What accepted submissions hold: prediction contents and task definitions."""
+
+    contents: dict[str, str] = field(default_factory=dict)  # content hash -> submission folder
+    task_keys: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (key, folder)
+
+
+def index_board(submissions_dir: Path) -> BoardIndex:
+    """Scan every accepted submission (their files were checked when they were accepted).
+
+    Contents are decoded from the predictions files, so a copy is found whatever bytes it was
+    re-written with; degenerate tables are left out (they are never copies).
+    """
+    index = BoardIndex()
+    if not submissions_dir.is_dir():
+        return index
+    for rec_path in sorted(submissions_dir.glob("*/*.json")):
+        if rec_path.name == "submission.json":
+            continue
+        rec = json.loads(rec_path.read_text(encoding="utf-8"))
+        folder = rec_path.parent.name
+        digest, flags = file_content(rec["task"]["name"], rec_path.parent / rec["predictions"]["path"])
+        if "degenerate" not in flags:
+            index.contents.setdefault(digest, folder)
+        if rec["task"].get("key") and is_user_task(rec["task"]):
+            index.task_keys.setdefault(rec["task"]["name"], (rec["task"]["key"], folder))
+    return index
