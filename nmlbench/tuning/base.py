@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from nmlbench.registry import Registry
+from nmlbench.tuning.loop import Selection
 
 
 @dataclass
@@ -84,8 +85,29 @@ class Fitted:
     predict: Callable[[Any], np.ndarray]  # features (N, D) tensor or an image split -> logits (N, C)
     trainable_params: int
     total_params: int  # of the trained module(s); run.py adds the frozen backbone for feature tuners
-    best_epoch: int
-    val_top1: float
+    selection: Selection  # best-val epoch and last epoch, and which of the two `predict` holds
+
+    @property
+    def best_epoch(self) -> int:
+        """Epoch with the best ID-val top-1 (whether or not it is the one reported)."""
+        return self.selection.best_epoch
+
+    @property
+    def val_top1(self) -> float:
+        """ID-val top-1 of `best_epoch`."""
+        return self.selection.best_val_top1
+
+    def selection_block(self) -> dict[str, Any]:
+        """The record's `selection` block: both epochs side by side and which one is reported."""
+        s = self.selection
+        return {
+            "split": "val",
+            "reported": s.reported,
+            "best_epoch": int(s.best_epoch),
+            "val_top1": float(s.best_val_top1),
+            "last_epoch": int(s.last_epoch),
+            "last_val_top1": float(s.last_val_top1),
+        }
 
 
 class Tuner(ABC):

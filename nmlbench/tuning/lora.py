@@ -14,7 +14,7 @@ from torch import nn
 
 from nmlbench.tuning.base import TUNERS, Fitted, ImageData, Tuner, count_params, top1
 from nmlbench.tuning.images import EvalImages, ImageBatches, add_lora
-from nmlbench.tuning.loop import Schedule, param_groups, run_training
+from nmlbench.tuning.loop import Schedule, check_selection, param_groups, run_training
 from nmlbench.tuning.nmtune import cov_term, svd_term
 
 
@@ -24,7 +24,7 @@ class LoRAConfig:
 
     rank: int = 8
     alpha: float = 8.0  # peft's default lora_alpha [ours]
-    dropout: float = 0.0
+    dropout: float = 0.0  # on the adapters' input while training (peft lora_dropout); peft's default
     lora_targets: str = "auto"  # "auto" = METHODS.md targets, else a regex over module names
     lr: float = 1e-3  # adapters and head [ours]
     weight_decay: float = 1e-4
@@ -38,6 +38,7 @@ class LoRAConfig:
     def __post_init__(self) -> None:
         if self.rank < 1 or self.epochs < 1 or self.batch_size < 2:
             raise ValueError("need rank >= 1, epochs >= 1 and batch_size >= 2")
+        check_selection(self.selection)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class FTConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError("need epochs >= 1 and batch_size >= 2")
+        check_selection(self.selection)
 
 
 class _EncoderHead(Tuner):
@@ -99,7 +101,7 @@ class _EncoderHead(Tuner):
 
         lr_head = getattr(cfg, "lr_head", cfg.lr)
         opt_groups = param_groups([*groups, (head.parameters(), lr_head, cfg.weight_decay)])
-        best_epoch, val_top1 = run_training(
+        selection = run_training(
             [encoder, head],
             opt_groups,
             len(batches.labels),
@@ -117,7 +119,7 @@ class _EncoderHead(Tuner):
                 EvalImages(split, data.backbone.eval_transform(), device=data.device).logits(forward).numpy()
             )
 
-        return Fitted(predict, trainable, total, best_epoch, val_top1)
+        return Fitted(predict, trainable, total, selection)
 
 
 @TUNERS.register("ft")
