@@ -6,6 +6,7 @@ eval/run.py routes on `Tuner.consumes` ("features": cached frozen features and v
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +58,11 @@ class FeatureData:
             self.views,
             self.device,
         )
+
+    def for_seed(self, seed: int) -> FeatureData:
+        """A copy whose view source is bound to the tuning seed (cached views drawn from it)."""
+        views = None if self.views is None else self.views.bind(seed)
+        return dataclasses.replace(self, views=views)
 
     def pair(self, indices: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Two augmented views of the images at `indices` (CPU indices), on `device`."""

@@ -157,7 +157,7 @@ class NMTune(Tuner):
         net = NMTuneNet(data.dim, data.num_classes, cfg.hidden_mult, cfg.residual, cfg.scale_init)
         dev = torch.device(data.device)
         net.to(dev)
-        data = data.on_device()
+        data = data.for_seed(seed).on_device()
 
         def step(idx: torch.Tensor) -> torch.Tensor:
             f_a, f_b = data.pair(idx, gen)
