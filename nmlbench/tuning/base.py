@@ -150,6 +150,28 @@ def count_params(*modules: nn.Module) -> tuple[int, int]:
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
 
+HEAD_INITS = ("kaiming_uniform", "torch")
+
+
+def check_head_init(init: str) -> None:
+    if init not in HEAD_INITS:
+        raise ValueError(f"init must be one of {', '.join(HEAD_INITS)}, got {init!r}")
+
+
+def linear_head(dim: int, num_classes: int, init: str = "kaiming_uniform") -> nn.Linear:
+    """A new linear classifier (on the CPU, so the same on any device).
+
+    "kaiming_uniform" [ref]: the reference's heads, `kaiming_uniform(empty(C, D))` (±sqrt(6/D))
+    and zero bias; "torch": nn.Linear's own init (±1/sqrt(D), bias too).
+    """
+    check_head_init(init)
+    head = nn.Linear(dim, num_classes)
+    if init == "kaiming_uniform":
+        nn.init.kaiming_uniform_(head.weight)
+        nn.init.zeros_(head.bias)
+    return head
+
+
 def top1(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Percentage of correct argmax predictions (selection metric during training)."""
     if len(labels) == 0:

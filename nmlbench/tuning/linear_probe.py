@@ -11,7 +11,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nmlbench.tuning.base import TUNERS, FeatureData, Fitted, Tuner, count_params, top1
+from nmlbench.tuning.base import (
+    TUNERS,
+    FeatureData,
+    Fitted,
+    Tuner,
+    check_head_init,
+    count_params,
+    linear_head,
+    top1,
+)
 from nmlbench.tuning.loop import Schedule, Selection, check_selection, param_groups, run_training
 
 
@@ -34,8 +43,7 @@ class LPConfig:
             raise ValueError(f"lp.solver must be 'adamw' or 'lbfgs', got {self.solver!r}")
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError("lp.epochs must be >= 1 and lp.batch_size >= 2")
-        if self.init not in ("kaiming_uniform", "torch"):
-            raise ValueError(f"lp.init must be 'kaiming_uniform' or 'torch', got {self.init!r}")
+        check_head_init(self.init)
         check_selection(self.selection)
 
 
@@ -50,11 +58,7 @@ class LinearProbe(Tuner):
     def fit(self, data: FeatureData, seed: int) -> Fitted:
         torch.manual_seed(seed)
         dev = torch.device(data.device)
-        head = nn.Linear(data.train.shape[1], data.num_classes)  # initialised on the CPU: same on any device
-        if self.cfg.init == "kaiming_uniform":  # as the reference: kaiming_uniform(empty(C, D)), zero bias
-            nn.init.kaiming_uniform_(head.weight)
-            nn.init.zeros_(head.bias)
-        head.to(dev)
+        head = linear_head(data.train.shape[1], data.num_classes, self.cfg.init).to(dev)
         data = data.on_device()
         if self.cfg.solver == "lbfgs":
             selection = self._fit_lbfgs(head, data)

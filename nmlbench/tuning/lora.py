@@ -12,7 +12,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nmlbench.tuning.base import TUNERS, Fitted, ImageData, Tuner, count_params, top1
+from nmlbench.tuning.base import (
+    TUNERS,
+    Fitted,
+    ImageData,
+    Tuner,
+    check_head_init,
+    count_params,
+    linear_head,
+    top1,
+)
 from nmlbench.tuning.images import EvalImages, ImageBatches, add_lora
 from nmlbench.tuning.loop import Schedule, check_selection, param_groups, run_training
 from nmlbench.tuning.nmtune import cov_term, svd_term
@@ -31,6 +40,7 @@ class LoRAConfig:
     batch_size: int = 64
     epochs: int = 30
     selection: str = "best_val"
+    init: str = "kaiming_uniform"  # head: Kaiming-uniform weight, zero bias [ref]; "torch": nn.Linear's
     lambda_cov: float = 0.0
     lambda_svd: float = 0.0
     svd_topk: int = 5
@@ -39,6 +49,7 @@ class LoRAConfig:
         if self.rank < 1 or self.epochs < 1 or self.batch_size < 2:
             raise ValueError("need rank >= 1, epochs >= 1 and batch_size >= 2")
         check_selection(self.selection)
+        check_head_init(self.init)
 
 
 @dataclass(frozen=True)
@@ -59,11 +70,13 @@ class FTConfig:
     batch_size: int = 64
     epochs: int = 30
     selection: str = "best_val"
+    init: str = "kaiming_uniform"  # head, as the reference's fine-tuning heads
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError("need epochs >= 1 and batch_size >= 2")
         check_selection(self.selection)
+        check_head_init(self.init)
 
 
 class _EncoderHead(Tuner):
@@ -85,7 +98,7 @@ class _EncoderHead(Tuner):
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         encoder, groups = self.prepare(data)
-        head = nn.Linear(data.backbone.feature_dim, data.num_classes).to(data.device)
+        head = linear_head(data.backbone.feature_dim, data.num_classes, cfg.init).to(data.device)
         batches = ImageBatches(
             data.train, data.train_transform or data.backbone.train_transform(), data.device
         )

@@ -53,6 +53,7 @@ def test_each_reference_choice_is_named_in_the_preset() -> None:
     assert all(raw[m]["selection"] == "last" for m in TUNED)
     for method in ("lora", "nmtune_lora"):  # peft LoraConfig(r=8) as the reference calls it
         assert (raw[method]["rank"], raw[method]["alpha"], raw[method]["dropout"]) == (8, 8.0, 0.0)
+    assert all(raw[m]["init"] == "kaiming_uniform" for m in ("lp", "lora", "nmtune_lora", "ft"))
 
 
 @pytest.fixture
@@ -117,14 +118,38 @@ def test_fresh_views_joint_batchnorm_and_last_epoch(setup, monkeypatch, method: 
     assert top1(logits, torch.as_tensor(val.labels)) == vals[-1]  # the predictor holds the last epoch
 
 
+def _assert_kaiming_zero_bias(state: dict) -> None:
+    w, b = state["weight"], state["bias"]
+    d = w.shape[1]
+    # kaiming_uniform_(a=0) draws from ±sqrt(6/D); nn.Linear's default from ±1/sqrt(D), bias too
+    assert torch.all(b == 0) and w.abs().max() <= math.sqrt(6 / d) and w.abs().max() > 1.5 / math.sqrt(d)
+
+
+def test_lora_head_is_kaiming_uniform_with_zero_bias(monkeypatch) -> None:
+    import nmlbench.tuning.lora as lora
+
+    cfg = load_eval_config("reference", overrides=("nmtune_lora.epochs=1", "nmtune_lora.batch_size=8"))
+    seen: dict = {}
+    real = lora.run_training
+
+    def wrapped(modules, *args, **kw):
+        seen["head"] = {k: v.clone() for k, v in modules[1].state_dict().items()}
+        return real(modules, *args, **kw)
+
+    monkeypatch.setattr(lora, "run_training", wrapped)
+    bb = load_backbone("tinyvit", pretrained=False)
+    from nmlbench.tuning import ImageData
+
+    fitted = TUNERS.get("nmtune-lora")(cfg.nmtune_lora).fit(ImageData(bb, Split(16, 0), Split(8, 1), 2), 0)
+    _assert_kaiming_zero_bias(seen["head"])
+    assert fitted.selection.reported == "last"
+
+
 def test_lp_head_is_kaiming_uniform_with_zero_bias(setup, monkeypatch) -> None:
     cfg, bb, store, train, val, val_feats = setup
     train_feats = store.eval_features(train, split_ref("t", 1, "train", train))
     seen = _capture(monkeypatch, linear_probe)
     data = FeatureData(train_feats, torch.as_tensor(train.labels), val_feats, torch.as_tensor(val.labels), 2)
     fitted = TUNERS.get("lp")(cfg.lp).fit(data, seed=0)
-    w, b = seen["init"]["weight"], seen["init"]["bias"]
-    d = w.shape[1]
-    # kaiming_uniform_(a=0) draws from ±sqrt(6/D); nn.Linear's default from ±1/sqrt(D), bias too
-    assert torch.all(b == 0) and w.abs().max() <= math.sqrt(6 / d) and w.abs().max() > 1.5 / math.sqrt(d)
+    _assert_kaiming_zero_bias(seen["init"])
     assert fitted.selection.reported == "last" and fitted.selection.last_epoch == 3
