@@ -37,7 +37,7 @@ def check_corrupts_something(rate: float, k: int, n_eligible: int, why_none: str
     if rate <= 0 or k > 0:
         return
     if n_eligible == 0:
-        raise UserError(f"no sample is eligible for this noise ({why_none}), so it would corrupt nothing")
+        raise UserError(f"no sample is eligible, so nothing would be corrupted: {why_none}")
     raise UserError(
         f"rate {rate:g} of {n_eligible} eligible samples rounds to 0 corrupted samples; "
         f"use a rate of at least {0.5 / n_eligible:.3g} or more data"
