@@ -129,7 +129,7 @@ def extract(
 
 
 def view_draw_seed(view_seed: int, tuning_seed: int, v: int) -> int:
-    """The seed that draws the augmentations of view `v` for a tuning seed (63 bits, collision-free)."""
+    """The seed that draws view `v` of a tuning seed: 60 bits of a sha256 of (view_seed, s, v)."""
     digest = hashlib.sha256(f"{view_seed}/{tuning_seed}/{v}".encode()).hexdigest()
     return int(digest[:15], 16)
 
