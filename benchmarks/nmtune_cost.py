@@ -36,7 +36,7 @@ def run(method: str, bb, spec, splits, k: int | None, epochs: int) -> tuple[floa
             ref = {s: split_ref(spec.name, spec.version, s, splits[s]) for s in splits}
             wanted = [s for s in splits if s != "train" or tuner_cls.uses_train_features]
             feats = {s: store.eval_features(splits[s], ref[s]) for s in wanted}
-            views = store.view_source(splits["train"], ref["train"], k) if k is not None else None
+            views = store.view_source(splits["train"], ref["train"], k, seed=0) if k is not None else None
             return feats, views
 
         (feats, views), t_extract = timed(extract)

@@ -4,6 +4,8 @@ Layout (docs/architecture.md): `feats/<model-key>/<task>/<split>-<transform-hash
 augmented view is its own file, seeded by its index, so K=8 reuses the files of K=4 and an
 interrupted extraction resumes at the next missing view. The file's metadata holds the sha256 of
 its tensor bytes and of the split's sample ids: a corrupt, truncated or stale file is rebuilt.
+The metadata is one JSON string with sorted keys (safetensors writes a metadata map in random
+order), so the same features give the same file bytes.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from nmlbench.io import atomic_path
 from nmlbench.paths import output_root
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 1  # bump when the same inputs would give different features
+CACHE_VERSION = 2  # bump when the same inputs would give different features or files
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,14 @@ def save_features(path: Path, features: torch.Tensor, ref: SplitRef, desc: dict[
         "ids_sha256": ref.ids_sha256,
         "task": ref.task,
         "split": ref.split,
-        "transform": json.dumps(desc, sort_keys=True, default=str),
+        "transform": desc,
     }
     with atomic_path(path) as tmp:
-        save_file({"features": features}, str(tmp), metadata=meta)
+        save_file({"features": features}, str(tmp), metadata={"nmlbench": _canonical(meta)})
+
+
+def _canonical(meta: dict[str, Any]) -> str:
+    return json.dumps(meta, sort_keys=True, default=str, separators=(",", ":"))
 
 
 def load_features(path: Path, ref: SplitRef) -> torch.Tensor | None:
@@ -77,7 +83,8 @@ def load_features(path: Path, ref: SplitRef) -> torch.Tensor | None:
         return None
     try:
         with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
+            meta = json.loads((f.metadata() or {}).get("nmlbench", "{}"))
+        meta = meta if isinstance(meta, dict) else {}
         features = load_file(str(path))["features"]
     except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as e:
         log.warning("feature cache %s is unreadable (%s); rebuilding it", path, type(e).__name__)

@@ -2,14 +2,18 @@
 
     store = FeatureStore(backbone, FeatureConfig())
     x = store.eval_features(split, ref)               # (N, D), extracted once, then read from disk
-    views = store.view_source(split, ref, k=2)        # K cached augmented views: CachedViews
+    views = store.view_source(split, ref, k=2)        # K cached augmented views per tuning seed
+    views = views.bind(seed)                          # CachedViews of that seed (extracted once)
     fresh = store.view_source(split, ref, k=0)        # the reference protocol: FreshViews
 
-Both view sources answer `pair(indices, generator) -> (f_a, f_b)`, two augmentations of each image.
+Every view source answers `bind(tuning_seed)` and `pair(indices, generator) -> (f_a, f_b)`, two
+augmentations of each image. Cached views are drawn from the tuning seed, so the seed-to-seed
+spread of a method includes the sampling of its views, as it does with fresh views.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +35,7 @@ class FeatureConfig:
     """How features are extracted and cached (shared by every black-box method of a run)."""
 
     batch_size: int = 256  # extraction batch; no effect on the features
-    view_seed: int = 0  # augmented view v is drawn with seed view_seed*1_000_003 + v
+    view_seed: int = 0  # view v of tuning seed s is drawn with a seed hashed from (view_seed, s, v)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
@@ -72,19 +76,23 @@ class FeatureStore:
         transform = self.backbone.eval_transform()
         return self._cached(split, ref, transform, {"transform": repr(transform), "view": "eval"}, seed=None)
 
-    def view(self, split: Any, ref: SplitRef, v: int) -> torch.Tensor:
-        """(N, D) features of augmented view `v`, reproducible from (view_seed, v)."""
+    def view(self, split: Any, ref: SplitRef, v: int, tuning_seed: int = 0) -> torch.Tensor:
+        """(N, D) features of augmented view `v` for a tuning seed, reproducible from both."""
         transform = self.backbone.train_transform(self.cfg.augment)
-        seed = self.cfg.view_seed * 1_000_003 + v
-        return self._cached(
-            split, ref, transform, {"transform": repr(transform), "view": v, "seed": seed}, seed
-        )
+        seed = view_draw_seed(self.cfg.view_seed, tuning_seed, v)
+        desc = {"transform": repr(transform), "view": v, "tuning_seed": tuning_seed, "seed": seed}
+        return self._cached(split, ref, transform, desc, seed)
 
-    def view_source(self, split: Any, ref: SplitRef, k: int) -> ViewSource:
-        """K>=1: cached augmented views; K=0: fresh augmentations through the backbone every step."""
+    def view_source(self, split: Any, ref: SplitRef, k: int, seed: int | None = None) -> ViewSource:
+        """K>=1: cached augmented views; K=0: fresh augmentations through the backbone every step.
+
+        Cached views are extracted when a tuner binds its seed (`bind(seed)`), or at once when
+        `seed` is given here.
+        """
         if k == 0:
             return FreshViews(self.backbone, split, self.backbone.train_transform(self.cfg.augment))
-        return CachedViews(torch.stack([self.view(split, ref, v) for v in range(k)]))
+        views = SeededViews(self, split, ref, k)
+        return views if seed is None else views.bind(seed)
 
     def _cached(
         self, split: Any, ref: SplitRef, transform: Any, desc: dict[str, Any], seed: int | None
@@ -120,8 +128,31 @@ def extract(
     return torch.cat(out) if out else torch.zeros(0, backbone.feature_dim)
 
 
+def view_draw_seed(view_seed: int, tuning_seed: int, v: int) -> int:
+    """The seed that draws view `v` of a tuning seed: 60 bits of a sha256 of (view_seed, s, v)."""
+    digest = hashlib.sha256(f"{view_seed}/{tuning_seed}/{v}".encode()).hexdigest()
+    return int(digest[:15], 16)
+
+
 class ViewSource(Protocol):
+    def bind(self, seed: int) -> ViewSource: ...
+
     def pair(self, indices: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+class SeededViews:
+    """K cached views per tuning seed, extracted (or read from the cache) when a seed is bound."""
+
+    def __init__(self, store: FeatureStore, split: Any, ref: SplitRef, k: int) -> None:
+        self.store, self.split, self.ref, self.k = store, split, ref, k
+
+    def bind(self, seed: int) -> CachedViews:
+        return CachedViews(
+            torch.stack([self.store.view(self.split, self.ref, v, seed) for v in range(self.k)])
+        )
+
+    def pair(self, indices: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        raise RuntimeError("cached views depend on the tuning seed: call bind(seed) first")
 
 
 class CachedViews:
@@ -133,6 +164,9 @@ class CachedViews:
     def __init__(self, views: torch.Tensor) -> None:
         self.views = views
         self.k = views.shape[0]
+
+    def bind(self, seed: int) -> CachedViews:
+        return self  # already extracted (for one seed, or handed in by a caller)
 
     def pair(self, indices: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         if self.k == 1:
@@ -148,6 +182,9 @@ class FreshViews:
 
     def __init__(self, backbone: Backbone, split: Any, transform: Any) -> None:
         self.backbone, self.split, self.transform = backbone, split, transform
+
+    def bind(self, seed: int) -> FreshViews:
+        return self  # augmentations are drawn from the tuner's generator, seeded by the tuning seed
 
     def pair(self, indices: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         images = [self.split[int(i)][0] for i in indices]

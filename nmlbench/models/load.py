@@ -14,6 +14,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,13 +165,28 @@ class Backbone:
         return T.Compose([*steps, T.ToTensor(), T.Normalize(self.mean, self.std)])
 
     def tap_indices(self, fractions: tuple[float, ...]) -> list[int]:
-        """Block/stage indices at the given depth fractions (1.0 = last); raises if there are none."""
-        depth = self.depth()
-        idx = sorted({min(depth - 1, max(0, round(f * depth) - 1)) for f in fractions})
-        return idx
+        """`forward_intermediates` indices at the given depth fractions of the stages (1.0 = last).
+
+        The stem is not a stage: timm lists it first in a CNN's `feature_info` (ResNet `act1`,
+        RegNet `stem`, ResNetV2 `stem.conv`, ...) and open_clip's ModifiedResNet at index 0, so
+        fractions count the stages after it (resnet50: 0.5, 0.75, 1.0 -> layer2, layer3, layer4).
+        Fraction f picks stage ceil(f * depth), 1-based; raises when the model has no tap points.
+        """
+        n = self.depth()
+        model = self.encoder.model
+        if self.library == "open_clip":
+            stem = 0 if getattr(getattr(model, "transformer", None), "resblocks", None) is not None else 1
+        else:
+            stem_re = re.compile(r"(stem|act1|bn1|conv1|features\.norm0)(\..*)?")
+            stem = 0
+            while stem < n - 1 and stem_re.fullmatch(model.feature_info[stem]["module"]):
+                stem += 1
+        stages = n - stem
+        # ceil, not round: round(2.5) == 2 would tap layer1 of a 4-stage ResNet at f = 0.5
+        return sorted({stem + min(stages, max(1, math.ceil(f * stages - 1e-9))) - 1 for f in fractions})
 
     def depth(self) -> int:
-        """How many tappable blocks/stages the model has (LEVI); UserError when it has none."""
+        """Length of the model's `forward_intermediates` index space, stem included; UserError if none."""
         model = self.encoder.model
         if not hasattr(model, "forward_intermediates"):
             raise UserError(

@@ -151,7 +151,10 @@ def apply_noise(
             f"{out_dir} holds a manifest made from other inputs (or a damaged one); "
             "pass --overwrite to replace it or --out to write elsewhere"
         )
-    result = kind.apply(table, cfg.rate, np.random.default_rng(cfg.seed))
+    try:
+        result = kind.apply(table, cfg.rate, np.random.default_rng(cfg.seed))
+    except UserError as e:  # every refusal names the recipe it refuses
+        raise UserError(f"noise recipe {name!r}: {e}") from None
     meta.update(n_eligible=result.eligible, n_selected=result.selected, **result.extra)
     tbl = manifest_table(table, result)
     meta.update(

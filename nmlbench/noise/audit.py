@@ -17,7 +17,10 @@ TOP = 10
 
 
 def _check_sidecar(meta: dict, recomputed: dict, path: Path) -> None:
-    for key in ("n_samples", "n_corrupted", "per_class"):
+    keys = ["n_samples", "n_corrupted", "per_class"] + (
+        ["n_text_changed"] if "n_text_changed" in meta else []
+    )
+    for key in keys:
         if meta.get(key) != recomputed[key] and not (key == "per_class" and not recomputed[key]):
             raise UserError(
                 f"sidecar of {path} disagrees with the manifest on {key!r} (edited by hand?); "
@@ -94,6 +97,8 @@ def audit(path: str | Path, source: SourceSpec | None = None, check: bool = True
         "seed": meta["seed"],
         "nominal_rate": meta["nominal_rate"],
         "realized_rate": recomputed["realized_rate"],
+        "realized_text_rate": recomputed.get("realized_text_rate"),  # captions: text changed
+        "n_text_changed": recomputed.get("n_text_changed"),
         "n_samples": recomputed["n_samples"],
         "n_eligible": meta.get("n_eligible"),
         "n_corrupted": recomputed["n_corrupted"],
@@ -111,6 +116,14 @@ def format_report(rep: dict[str, Any]) -> str:
         f"recipe    {rep['recipe']} ({rep['kind']}, seed {rep['seed']})",
         f"rate      nominal {rep['nominal_rate']:.4%}  realized {rep['realized_rate']:.4%}  "
         f"({rep['n_corrupted']} of {rep['n_samples']} samples; {rep['n_eligible']} eligible)",
+        *(
+            [
+                f"captions  donor changed {rep['realized_rate']:.4%}, text changed "
+                f"{rep['realized_text_rate']:.4%} ({rep['n_text_changed']} samples)"
+            ]
+            if rep.get("realized_text_rate") is not None
+            else []
+        ),
         f"sha256    {rep['manifest_sha256']} (verified)",
         f"source    {rep['source_check']['status']}"
         + (

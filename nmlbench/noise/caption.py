@@ -9,6 +9,7 @@ import numpy as np
 
 from nmlbench.errors import UserError
 from nmlbench.noise.base import NOISE, NoiseKind, NoiseResult, SampleTable, exact_count
+from nmlbench.noise.label import check_corrupts_something
 
 
 @NOISE.register("caption_derangement")
@@ -26,6 +27,7 @@ class CaptionDerangement(NoiseKind):
     def apply(self, table: SampleTable, rate: float, rng: np.random.Generator) -> NoiseResult:
         n = len(table)
         k = exact_count(rate, n)
+        check_corrupts_something(rate, k, n)
         if k == 1:
             raise UserError(
                 f"rate {rate:g} of {n} samples corrupts one caption, which has no other caption "
@@ -84,6 +86,7 @@ class CaptionPairSwap(NoiseKind):
     def apply(self, table: SampleTable, rate: float, rng: np.random.Generator) -> NoiseResult:
         n = len(table)
         k = exact_count(rate, n)
+        check_corrupts_something(rate, k, n)
         if n < 2 and k:
             raise UserError("pair_swap needs at least 2 samples")
         donors = np.arange(n, dtype=np.int64)

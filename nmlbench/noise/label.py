@@ -1,7 +1,9 @@
 """Label noise kinds: symmetric, and the asymmetric pairflip / group / confusion / subset.
 
 Every kind picks exactly round(r * N_eligible) samples uniformly without replacement and changes
-their label; all work is vectorised numpy (1.28 M labels in well under a second).
+their label; all work is vectorised numpy (1.28 M labels in well under a second). A rate > 0 that
+would corrupt nothing (no eligible sample, or too few for the rate) is an error naming why, never
+a manifest that silently carries no noise.
 """
 
 from __future__ import annotations
@@ -19,10 +21,27 @@ from nmlbench.io import sha256_file
 from nmlbench.noise.base import NOISE, NoiseKind, NoiseResult, SampleTable, exact_count
 
 
-def _select(eligible: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
-    """Exactly round(rate * len(eligible)) rows of `eligible`, uniformly without replacement."""
+def _select(eligible: np.ndarray, rate: float, rng: np.random.Generator, why_none: str = "") -> np.ndarray:
+    """Exactly round(rate * len(eligible)) rows of `eligible`, uniformly without replacement.
+
+    Args:
+        why_none: why a sample may not be eligible, for the error when none is.
+    """
     k = exact_count(rate, len(eligible))
+    check_corrupts_something(rate, k, len(eligible), why_none)
     return eligible[rng.choice(len(eligible), size=k, replace=False)] if k else eligible[:0]
+
+
+def check_corrupts_something(rate: float, k: int, n_eligible: int, why_none: str = "") -> None:
+    """UserError when a rate > 0 would corrupt no sample: none is eligible, or round(r*N) is 0."""
+    if rate <= 0 or k > 0:
+        return
+    if n_eligible == 0:
+        raise UserError(f"no sample is eligible, so nothing would be corrupted: {why_none}")
+    raise UserError(
+        f"rate {rate:g} of {n_eligible} eligible samples rounds to 0 corrupted samples; "
+        f"use a rate of at least {0.5 / n_eligible:.3g} or more data"
+    )
 
 
 def _result(table: SampleTable, rows: np.ndarray, new: np.ndarray, eligible: int) -> NoiseResult:
@@ -154,7 +173,10 @@ class GroupLabel(NoiseKind):
         pos_in_group = np.empty(len(group_of), dtype=np.int64)
         pos_in_group[order] = np.arange(len(group_of)) - start[group_of[order]]
         g = group_of[table.labels]
-        rows = _select(np.flatnonzero(sizes[g] >= 2), rate, rng)
+        why = f"every class present in the data is alone in its group in {self.params.groups}"
+        rows = _select(
+            np.flatnonzero(sizes[g] >= 2), rate, rng, why + "; put classes that can swap in one group"
+        )
         gs = g[rows]
         shift = rng.integers(1, np.maximum(sizes[gs], 2))  # uniform over the other members
         new = order[start[gs] + (pos_in_group[table.labels[rows]] + shift) % sizes[gs]]
@@ -207,7 +229,11 @@ class ConfusionLabel(NoiseKind):
         target = np.argmax(m, axis=1)
         ok = m[np.arange(len(m)), target] > 0
         eligible = np.flatnonzero(ok[table.labels])
-        rows = _select(eligible, rate, rng)
+        why = (
+            f"no class present in the data has an off-diagonal entry > 0 in {self.params.confusion}; "
+            "give the matrix some confusions"
+        )
+        rows = _select(eligible, rate, rng, why)
         return _result(table, rows, target[table.labels[rows]], len(eligible))
 
 
@@ -236,7 +262,9 @@ class SubsetLabel(NoiseKind):
         if len(pool) < 2:
             raise UserError("subset noise needs at least 2 classes to flip between; list more classes")
         in_sub = np.isin(table.labels, sub)
-        rows = _select(np.flatnonzero(in_sub), rate, rng)
+        names = ", ".join(table.classes[i] for i in sub[:5]) + (", ..." if len(sub) > 5 else "")
+        why = f"no sample has a class in the subset [{names}]; list classes that occur in the data"
+        rows = _select(np.flatnonzero(in_sub), rate, rng, why)
         rank = np.full(c, -1, dtype=np.int64)
         rank[pool] = np.arange(len(pool))
         true_rank = rank[table.labels[rows]]  # position of the true class in the pool (always inside)

@@ -90,6 +90,10 @@ def summarize(
 ) -> dict[str, Any]:
     """Counts for the sidecar, recomputed from the manifest alone (audit calls this too).
 
+    `realized_rate` is the share of corrupted rows (label changed; for captions: donor is another
+    sample); caption manifests also get `n_text_changed` / `realized_text_rate`, the share whose
+    caption text changed.
+
     Args:
         tbl: the manifest table.
         classes: class names (label manifests, or caption manifests of a labelled set).
@@ -103,12 +107,19 @@ def summarize(
         "transitions": {},
     }
     out["realized_rate"] = round(out["n_corrupted"] / max(tbl.num_rows, 1), 12)
+    donors = None
+    if "donor_id" in tbl.column_names:
+        # captions: a sample whose donor's caption has the same text (templated captions, e.g.
+        # "a photo of a cat") carries a new donor but unchanged text, so report both rates
+        donors = pc.index_in(tbl.column("donor_id"), tbl.column("sample_id")).to_numpy()
+        sha = np.asarray(tbl.column("caption_sha256").to_numpy(zero_copy_only=False), dtype=object)
+        out["n_text_changed"] = int((sha[donors] != sha).sum())
+        out["realized_text_rate"] = round(out["n_text_changed"] / max(tbl.num_rows, 1), 12)
     if "noisy_label" in tbl.column_names and classes is not None:
         out["per_class"], out["transitions"] = label_summary(
             tbl.column("clean_label").to_numpy(), tbl.column("noisy_label").to_numpy(), classes
         )
-    elif classes is not None and labels is not None:  # captions of a labelled set (the mini benchmark)
-        donors = pc.index_in(tbl.column("donor_id"), tbl.column("sample_id")).to_numpy()
+    elif classes is not None and labels is not None and donors is not None:  # captions of a labelled set
         per_class, out["transitions"] = label_summary(labels, labels[donors], classes)
         hit = np.bincount(labels[corrupted], minlength=len(classes))
         # transitions: class of a sample -> class its donated caption describes

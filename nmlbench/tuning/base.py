@@ -6,6 +6,7 @@ eval/run.py routes on `Tuner.consumes` ("features": cached frozen features and v
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from nmlbench.registry import Registry
+from nmlbench.tuning.loop import Selection
 
 
 @dataclass
@@ -57,6 +59,11 @@ class FeatureData:
             self.device,
         )
 
+    def for_seed(self, seed: int) -> FeatureData:
+        """A copy whose view source is bound to the tuning seed (cached views drawn from it)."""
+        views = None if self.views is None else self.views.bind(seed)
+        return dataclasses.replace(self, views=views)
+
     def pair(self, indices: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Two augmented views of the images at `indices` (CPU indices), on `device`."""
         f_a, f_b = self.views.pair(indices.cpu(), gen)
@@ -84,8 +91,29 @@ class Fitted:
     predict: Callable[[Any], np.ndarray]  # features (N, D) tensor or an image split -> logits (N, C)
     trainable_params: int
     total_params: int  # of the trained module(s); run.py adds the frozen backbone for feature tuners
-    best_epoch: int
-    val_top1: float
+    selection: Selection  # best-val epoch and last epoch, and which of the two `predict` holds
+
+    @property
+    def best_epoch(self) -> int:
+        """Epoch with the best ID-val top-1 (whether or not it is the one reported)."""
+        return self.selection.best_epoch
+
+    @property
+    def val_top1(self) -> float:
+        """ID-val top-1 of `best_epoch`."""
+        return self.selection.best_val_top1
+
+    def selection_block(self) -> dict[str, Any]:
+        """The record's `selection` block: both epochs side by side and which one is reported."""
+        s = self.selection
+        return {
+            "split": "val",
+            "reported": s.reported,
+            "best_epoch": int(s.best_epoch),
+            "val_top1": float(s.best_val_top1),
+            "last_epoch": int(s.last_epoch),
+            "last_val_top1": float(s.last_val_top1),
+        }
 
 
 class Tuner(ABC):
@@ -120,6 +148,28 @@ def count_params(*modules: nn.Module) -> tuple[int, int]:
     """(trainable, total) parameter counts over the given modules."""
     params = [p for m in modules for p in m.parameters()]
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
+HEAD_INITS = ("kaiming_uniform", "torch")
+
+
+def check_head_init(init: str) -> None:
+    if init not in HEAD_INITS:
+        raise ValueError(f"init must be one of {', '.join(HEAD_INITS)}, got {init!r}")
+
+
+def linear_head(dim: int, num_classes: int, init: str = "kaiming_uniform") -> nn.Linear:
+    """A new linear classifier (on the CPU, so the same on any device).
+
+    "kaiming_uniform" [ref]: the reference's heads, `kaiming_uniform(empty(C, D))` (±sqrt(6/D))
+    and zero bias; "torch": nn.Linear's own init (±1/sqrt(D), bias too).
+    """
+    check_head_init(init)
+    head = nn.Linear(dim, num_classes)
+    if init == "kaiming_uniform":
+        nn.init.kaiming_uniform_(head.weight)
+        nn.init.zeros_(head.bias)
+    return head
 
 
 def top1(logits: torch.Tensor, labels: torch.Tensor) -> float:

@@ -16,7 +16,7 @@ from torch import nn
 
 from nmlbench.tuning.base import TUNERS, Fitted, ImageData, Tuner, count_params, top1
 from nmlbench.tuning.images import EvalImages, ImageBatches, add_lora, freeze, lora_targets
-from nmlbench.tuning.loop import Schedule, param_groups, run_training
+from nmlbench.tuning.loop import Schedule, check_selection, param_groups, run_training
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class LEVIConfig:
             raise ValueError(f"levi.tap_fractions must be in (0, 1], got {self.tap_fractions}")
         if self.epochs < 1 or self.batch_size < 2 or not self.small_widths:
             raise ValueError("need epochs >= 1, batch_size >= 2 and at least one small_widths entry")
+        check_selection(self.selection)
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ class LEVI(Tuner):
         groups = param_groups(
             [(encoder.parameters(), cfg.lr, cfg.weight_decay), (head.parameters(), cfg.lr, cfg.weight_decay)]
         )
-        best_epoch, val_top1 = run_training(
+        selection = run_training(
             [encoder, head],
             groups,
             len(batches.labels),
@@ -152,7 +153,7 @@ class LEVI(Tuner):
             return images.logits(lambda x: per_tap(x).mean(0)).numpy()
 
         self.tap_indices = indices  # what was tapped, for tests and the record
-        return Fitted(predict, trainable, total, best_epoch, val_top1)
+        return Fitted(predict, trainable, total, selection)
 
 
 @TUNERS.register("levi-lora")

@@ -11,8 +11,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nmlbench.tuning.base import TUNERS, FeatureData, Fitted, Tuner, count_params, top1
-from nmlbench.tuning.loop import Schedule, param_groups, run_training
+from nmlbench.tuning.base import (
+    TUNERS,
+    FeatureData,
+    Fitted,
+    Tuner,
+    check_head_init,
+    count_params,
+    linear_head,
+    top1,
+)
+from nmlbench.tuning.loop import Schedule, Selection, check_selection, param_groups, run_training
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,8 @@ class LPConfig:
     weight_decay: float = 1e-4
     batch_size: int = 64
     epochs: int = 30
-    selection: str = "best_val"
+    selection: str = "best_val"  # "last" [ref]: the reference reports its final epoch (adamw only)
+    init: str = "kaiming_uniform"  # head init: Kaiming-uniform weight, zero bias [ref]; "torch": nn.Linear's
     lbfgs_weight_decays: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)  # L2 on W, per sample
     lbfgs_max_iter: int = 100
 
@@ -33,6 +43,8 @@ class LPConfig:
             raise ValueError(f"lp.solver must be 'adamw' or 'lbfgs', got {self.solver!r}")
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError("lp.epochs must be >= 1 and lp.batch_size >= 2")
+        check_head_init(self.init)
+        check_selection(self.selection)
 
 
 @TUNERS.register("lp")
@@ -46,18 +58,17 @@ class LinearProbe(Tuner):
     def fit(self, data: FeatureData, seed: int) -> Fitted:
         torch.manual_seed(seed)
         dev = torch.device(data.device)
-        head = nn.Linear(data.train.shape[1], data.num_classes)  # initialised on the CPU: same on any device
-        head.to(dev)
+        head = linear_head(data.train.shape[1], data.num_classes, self.cfg.init).to(dev)
         data = data.on_device()
         if self.cfg.solver == "lbfgs":
-            best_epoch, val = self._fit_lbfgs(head, data)
+            selection = self._fit_lbfgs(head, data)
         else:
-            best_epoch, val = self._fit_adamw(head, data, seed)
+            selection = self._fit_adamw(head, data, seed)
         head.eval()
         trainable, total = count_params(head)
-        return Fitted(lambda x: head(x.to(dev)).detach().cpu().numpy(), trainable, total, best_epoch, val)
+        return Fitted(lambda x: head(x.to(dev)).detach().cpu().numpy(), trainable, total, selection)
 
-    def _fit_adamw(self, head: nn.Linear, data: FeatureData, seed: int) -> tuple[int, float]:
+    def _fit_adamw(self, head: nn.Linear, data: FeatureData, seed: int) -> Selection:
         cfg = self.cfg
         gen = torch.Generator().manual_seed(seed)
 
@@ -77,8 +88,11 @@ class LinearProbe(Tuner):
             desc="lp",
         )
 
-    def _fit_lbfgs(self, head: nn.Linear, data: FeatureData) -> tuple[int, float]:
-        """Full-batch L-BFGS per weight decay; keep the one with the best val top-1 (index = 'epoch')."""
+    def _fit_lbfgs(self, head: nn.Linear, data: FeatureData) -> Selection:
+        """Full-batch L-BFGS per weight decay; keep the one with the best val top-1 (index = 'epoch').
+
+        The sweep is a selection on val by design, so `selection` does not apply here.
+        """
         init = {k: v.clone() for k, v in head.state_dict().items()}
         best: tuple[float, int, dict | None] = (-1.0, 0, None)
         for i, wd in enumerate(self.cfg.lbfgs_weight_decays):
@@ -99,4 +113,4 @@ class LinearProbe(Tuner):
             if val > best[0]:
                 best = (val, i + 1, {k: v.clone() for k, v in head.state_dict().items()})
         head.load_state_dict(best[2])
-        return best[1], best[0]
+        return Selection(best[1], best[0], len(self.cfg.lbfgs_weight_decays), val, "best_val")

@@ -1,4 +1,4 @@
-"""One training loop for every tuner: AdamW, per-step cosine to 0, best-on-validation selection."""
+"""One training loop for every tuner: AdamW, per-step cosine to 0, best-val or last-epoch selection."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -20,6 +21,29 @@ class Schedule:
     epochs: int
     batch_size: int
     selection: str = "best_val"  # "best_val": epoch with the best ID-val top-1; "last": final epoch
+
+    def __post_init__(self) -> None:
+        check_selection(self.selection)
+
+
+SELECTIONS = ("best_val", "last")
+
+
+def check_selection(selection: str) -> None:
+    """For the tuners' config checks: the two ways to pick the reported epoch."""
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which epoch a fit reports, with the best-val and the last epoch recorded side by side."""
+
+    best_epoch: int  # 1-based epoch with the best ID-val top-1 (first one on ties)
+    best_val_top1: float
+    last_epoch: int
+    last_val_top1: float
+    reported: str  # "best_val" or "last": whose weights the predictor holds
 
 
 def param_groups(groups: Iterable[tuple[Iterable[nn.Parameter], float, float]]) -> list[dict]:
@@ -42,39 +66,55 @@ def run_training(
     gen: torch.Generator,
     desc: str = "tune",
     frozen: nn.Module | None = None,
-) -> tuple[int, float]:
-    """Train `modules` with `step(batch_indices) -> loss`; return (best epoch, its val top-1).
+) -> Selection:
+    """Train `modules` with `step(batch_indices) -> loss`; return the best-val and last epochs.
 
-    The best state (by `evaluate()` after each epoch) is restored at the end, so the caller's
-    modules hold the selected weights; `selection="last"` keeps the final epoch instead.
-    `frozen` (a module inside `modules` whose weights are not tuned) stays in eval mode, so its
-    BatchNorm statistics and dropout stay those of the pre-trained model.
+    With `selection="best_val"` the best state (by `evaluate()` after each epoch) is restored at
+    the end, so the caller's modules hold it; `selection="last"` keeps the final epoch [ref].
+    `frozen` (a module inside `modules` whose pre-trained weights are not tuned) trains with its
+    pre-trained layers in eval mode (BatchNorm statistics stay the pre-trained ones) and its LoRA
+    adapters, with their dropout, in train mode.
     """
     opt = torch.optim.AdamW(groups, fused=_can_fuse(groups))
     steps_per_epoch = max(1, math.ceil(n_train / sched.batch_size))
     total = sched.epochs * steps_per_epoch
     lr_sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total), eta_min=0.0)
     best: tuple[float, int, list | None] = (-1.0, 0, None)
+    val = -1.0
     bar = tqdm(range(sched.epochs), desc=desc, leave=False)
     for epoch in bar:
         for m in modules:
             m.train()
         if frozen is not None:
-            frozen.eval()
+            train_adapters_only(frozen)
         last = _epoch(opt, lr_sched, step, torch.randperm(n_train, generator=gen), sched.batch_size)
         for m in modules:
             m.eval()
         with torch.no_grad():
             val = evaluate()
         bar.set_postfix(loss=f"{last.item():.3f}", val=f"{val:.1f}")
-        if sched.selection == "last" or val > best[0]:
-            best = (val, epoch + 1, [copy.deepcopy(m.state_dict()) for m in modules])
-    if best[2] is not None:
+        if val > best[0]:  # weights are copied only when they may be restored
+            keep = sched.selection == "best_val"
+            best = (val, epoch + 1, [copy.deepcopy(m.state_dict()) for m in modules] if keep else None)
+    if best[2] is not None and best[1] != sched.epochs:
         for m, state in zip(modules, best[2], strict=True):
             m.load_state_dict(state)
-        for m in modules:
-            m.eval()
-    return best[1], best[0]
+    for m in modules:
+        m.eval()
+    return Selection(best[1], best[0], sched.epochs, val, sched.selection)
+
+
+def train_adapters_only(module: nn.Module) -> None:
+    """Eval mode for a frozen pre-trained `module`, train mode for the peft adapters inside it.
+
+    The pre-trained layers keep their BatchNorm running statistics and behave as at inference
+    (dropout, drop-path off); LoRA layers train with their dropout (`lora.dropout`), which a
+    whole-module eval() would switch off.
+    """
+    module.eval()
+    for m in module.modules():
+        if isinstance(m, BaseTunerLayer):
+            m.train()  # the adapter, its dropout and its (mode-free) wrapped Linear/Conv
 
 
 def _can_fuse(groups: list[dict]) -> bool:

@@ -12,9 +12,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nmlbench.tuning.base import TUNERS, Fitted, ImageData, Tuner, count_params, top1
+from nmlbench.tuning.base import (
+    TUNERS,
+    Fitted,
+    ImageData,
+    Tuner,
+    check_head_init,
+    count_params,
+    linear_head,
+    top1,
+)
 from nmlbench.tuning.images import EvalImages, ImageBatches, add_lora
-from nmlbench.tuning.loop import Schedule, param_groups, run_training
+from nmlbench.tuning.loop import Schedule, check_selection, param_groups, run_training
 from nmlbench.tuning.nmtune import cov_term, svd_term
 
 
@@ -24,13 +33,14 @@ class LoRAConfig:
 
     rank: int = 8
     alpha: float = 8.0  # peft's default lora_alpha [ours]
-    dropout: float = 0.0
+    dropout: float = 0.0  # on the adapters' input while training (peft lora_dropout); peft's default
     lora_targets: str = "auto"  # "auto" = METHODS.md targets, else a regex over module names
     lr: float = 1e-3  # adapters and head [ours]
     weight_decay: float = 1e-4
     batch_size: int = 64
     epochs: int = 30
     selection: str = "best_val"
+    init: str = "kaiming_uniform"  # head: Kaiming-uniform weight, zero bias [ref]; "torch": nn.Linear's
     lambda_cov: float = 0.0
     lambda_svd: float = 0.0
     svd_topk: int = 5
@@ -38,6 +48,8 @@ class LoRAConfig:
     def __post_init__(self) -> None:
         if self.rank < 1 or self.epochs < 1 or self.batch_size < 2:
             raise ValueError("need rank >= 1, epochs >= 1 and batch_size >= 2")
+        check_selection(self.selection)
+        check_head_init(self.init)
 
 
 @dataclass(frozen=True)
@@ -58,10 +70,13 @@ class FTConfig:
     batch_size: int = 64
     epochs: int = 30
     selection: str = "best_val"
+    init: str = "kaiming_uniform"  # head, as the reference's fine-tuning heads
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError("need epochs >= 1 and batch_size >= 2")
+        check_selection(self.selection)
+        check_head_init(self.init)
 
 
 class _EncoderHead(Tuner):
@@ -83,7 +98,7 @@ class _EncoderHead(Tuner):
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         encoder, groups = self.prepare(data)
-        head = nn.Linear(data.backbone.feature_dim, data.num_classes).to(data.device)
+        head = linear_head(data.backbone.feature_dim, data.num_classes, cfg.init).to(data.device)
         batches = ImageBatches(
             data.train, data.train_transform or data.backbone.train_transform(), data.device
         )
@@ -99,7 +114,7 @@ class _EncoderHead(Tuner):
 
         lr_head = getattr(cfg, "lr_head", cfg.lr)
         opt_groups = param_groups([*groups, (head.parameters(), lr_head, cfg.weight_decay)])
-        best_epoch, val_top1 = run_training(
+        selection = run_training(
             [encoder, head],
             opt_groups,
             len(batches.labels),
@@ -117,7 +132,7 @@ class _EncoderHead(Tuner):
                 EvalImages(split, data.backbone.eval_transform(), device=data.device).logits(forward).numpy()
             )
 
-        return Fitted(predict, trainable, total, best_epoch, val_top1)
+        return Fitted(predict, trainable, total, selection)
 
 
 @TUNERS.register("ft")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nmlbench.features import CachedViews, FeatureConfig, FeatureStore, split_ref
+from nmlbench.features import CachedViews, FeatureConfig, FeatureStore, SeededViews, split_ref
 from nmlbench.models import load_backbone
 
 
@@ -55,9 +55,9 @@ def test_corrupt_cache_is_rebuilt(setup, caplog) -> None:
 def test_views_are_reproducible_and_reused_across_k(setup) -> None:
     bb, split, ref = setup
     store = FeatureStore(bb, FeatureConfig(batch_size=32))
-    v2 = store.view_source(split, ref, 2)
+    v2 = store.view_source(split, ref, 2, seed=0)
     assert store.extracted == 2 and not torch.equal(v2.views[0], v2.views[1])
-    v3 = store.view_source(split, ref, 3)
+    v3 = store.view_source(split, ref, 3, seed=0)
     assert store.extracted == 3 and torch.equal(v3.views[:2], v2.views)
     f_a, f_b = v3.pair(torch.arange(20), torch.Generator().manual_seed(0))
     assert not torch.equal(f_a, f_b)  # two different cached views per image
@@ -76,3 +76,35 @@ def test_single_cached_view_pairs_with_itself() -> None:
     views = CachedViews(torch.randn(1, 5, 4))
     f_a, f_b = views.pair(torch.arange(5), torch.Generator().manual_seed(0))
     assert torch.equal(f_a, f_b)
+
+
+def test_cached_views_are_drawn_from_the_tuning_seed(setup, tmp_path) -> None:
+    bb, split, ref = setup
+    store = FeatureStore(bb, FeatureConfig(batch_size=32), tmp_path / "a")
+    lazy = store.view_source(split, ref, 2)
+    assert isinstance(lazy, SeededViews) and store.extracted == 0  # nothing until a seed is bound
+    s0, s1 = lazy.bind(0).views, lazy.bind(1).views
+    assert store.extracted == 4 and not torch.equal(s0[0], s1[0]) and not torch.equal(s0[1], s1[1])
+    assert torch.equal(lazy.bind(0).views, s0) and store.extracted == 4  # seed 0 again: from the cache
+    other = FeatureStore(bb, FeatureConfig(batch_size=8), tmp_path / "b")  # a fresh cache, same seed
+    assert torch.equal(other.view_source(split, ref, 2, seed=1).views, s1)
+    a_files = {p.name: p.read_bytes() for p in (tmp_path / "a").rglob("*.safetensors")}
+    b_files = {p.name: p.read_bytes() for p in (tmp_path / "b").rglob("*.safetensors")}
+    assert len(b_files) == 2 and all(a_files[name] == raw for name, raw in b_files.items())  # same bytes
+
+
+def test_nmtune_binds_its_own_seed(setup, tmp_path) -> None:
+    from nmlbench.tuning import TUNERS, FeatureData
+    from nmlbench.tuning.nmtune import NMTuneConfig
+
+    bb, split, ref = setup
+    store = FeatureStore(bb, FeatureConfig(batch_size=32), tmp_path)
+    val = store.eval_features(split, ref)
+    labels = torch.as_tensor(split.labels)
+    data = FeatureData(None, labels, val, labels, 2, store.view_source(split, ref, 2))
+    tuner = TUNERS.get("nmtune")(NMTuneConfig(epochs=1, batch_size=10))
+    tuner.fit(data, seed=0)
+    tuner.fit(data, seed=0)
+    assert store.extracted == 1 + 2  # eval features + the two views of seed 0, once
+    tuner.fit(data, seed=1)
+    assert store.extracted == 1 + 4  # seed 1 draws its own two views

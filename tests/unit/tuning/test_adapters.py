@@ -71,13 +71,13 @@ def test_lora_fit_changes_only_adapters_and_head() -> None:
 
 def test_levi_taps_intended_layers_and_trains_small_parts() -> None:
     bb = load_backbone("tinyresnet", pretrained=False)
-    assert bb.tap_indices((0.5, 0.75, 1.0)) == [1, 3, 4]
+    assert bb.tap_indices((0.5, 0.75, 1.0)) == [2, 3, 4]
     names = [bb.encoder.model.feature_info[i]["module"] for i in bb.tap_indices((0.5, 0.75, 1.0))]
-    assert names == ["layer1", "layer3", "layer4"]
+    assert names == ["layer2", "layer3", "layer4"]
     before = {k: v.clone() for k, v in bb.encoder.state_dict().items()}
     tuner = TUNERS.get("levi")(LEVIConfig(epochs=1, batch_size=16))
     fitted = tuner.fit(_data(bb), seed=0)
-    assert tuner.tap_indices == [1, 3, 4]
+    assert tuner.tap_indices == [2, 3, 4]
     backbone_params = sum(p.numel() for p in bb.encoder.parameters())
     assert fitted.total_params - fitted.trainable_params == backbone_params  # all of it frozen
     assert all(torch.equal(v, bb.encoder.state_dict()[k]) for k, v in before.items())

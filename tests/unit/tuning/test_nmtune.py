@@ -88,20 +88,22 @@ def test_mlp_equals_nmtune_with_zero_weights() -> None:
 
 def test_one_view_is_embedded_once_with_the_same_loss_and_gradients(monkeypatch) -> None:
     torch.manual_seed(0)
-    net, cfg = NMTuneNet(8, 3), NMTuneConfig()
+    net = NMTuneNet(8, 3)  # train mode: BatchNorm normalises with the batch's statistics
     f, y = torch.randn(6, 8), torch.tensor([0, 1, 2, 0, 1, 2])
-    grads, calls = [], []
+    runs, rows = [], []
     real = NMTuneNet.embed
-    monkeypatch.setattr(NMTuneNet, "embed", lambda self, x: calls.append(1) or real(self, x))
-    for f_b in (f.clone(), f):  # a copy: embedded twice; the same object (K=1): embedded once
-        calls.clear()
+    monkeypatch.setattr(NMTuneNet, "embed", lambda self, x: rows.append(len(x)) or real(self, x))
+    # a copy of f: embedded as one 2B batch (joint) or twice (separate); f itself (K=1): once
+    for f_b, bn in ((f.clone(), "joint"), (f.clone(), "separate"), (f, "joint")):
+        rows.clear()
         net.zero_grad()
-        terms = nmtune_loss(net, f, f_b, y, cfg)
+        terms = nmtune_loss(net, f, f_b, y, NMTuneConfig(bn_views=bn))
         terms["total"].backward()
-        grads.append((terms["total"].item(), [p.grad.clone() for p in net.parameters()], len(calls)))
-    (loss2, g2, n2), (loss1, g1, n1) = grads
-    assert (n2, n1) == (2, 1) and abs(loss1 - loss2) < 1e-6
-    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g1, g2, strict=True))
+        runs.append((terms["total"].item(), [p.grad.clone() for p in net.parameters()], list(rows)))
+    assert [r[2] for r in runs] == [[12], [6, 6], [6]]
+    for loss, grads, _ in runs[1:]:  # [f; f] normalises like f: the same loss and gradients
+        assert abs(loss - runs[0][0]) < 1e-6
+        assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads, runs[0][1], strict=True))
 
 
 def test_view_trained_tuners_need_no_train_eval_features() -> None:
