@@ -42,7 +42,7 @@ def _pretrain(tmp_path: Path, model: str, size: int | None) -> Path:
     argv += ["--set", "optim.epochs=1", "--set", "data.source=npz", "--set", f"data.path={data}"]
     argv += ["--set", "data.name=up32"] + (["--set", f"image_size={size}"] if size else [])
     assert main(argv) == 0
-    return next((tmp_path / "out" / "ckpt").glob("*.up32_sym0_s0"))
+    return next((tmp_path / "out" / "ckpt").glob("*.up32_clean_s0"))
 
 
 def test_vit_native_160_trains_and_evaluates_at_32(tmp_path: Path, batch_sizes) -> None:
