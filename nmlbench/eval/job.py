@@ -14,7 +14,7 @@ import torch
 
 from nmlbench.errors import UserError
 from nmlbench.eval.config import EvalConfig, method_config_dict
-from nmlbench.eval.metrics import compute_metrics
+from nmlbench.eval.metrics import compute_metrics, prediction_flags
 from nmlbench.features.extract import FeatureStore, split_ref
 from nmlbench.provenance import git_sha, slurm_job_id, versions
 from nmlbench.results.io import FORMAT, SCHEMA_VERSION, write_predictions, write_record
@@ -136,7 +136,7 @@ def fit_and_record(
         "trainable_params": fitted.trainable_params,
         "total_params": fitted.total_params + frozen,
     }
-    selection = {"split": "val", "best_epoch": int(fitted.best_epoch), "val_top1": float(fitted.val_top1)}
+    selection = fitted.selection_block()  # what was reported (best-val or last epoch) and both scores
     for (spec, split), path in zip(data.report, paths, strict=True):
         with torch.no_grad():
             inputs = data.eval_features(spec, "test", split) if tuner.consumes == "features" else split
@@ -154,6 +154,7 @@ def fit_and_record(
             "method": method_block,
             "task": spec.record_block(data.train_spec),
             "metrics": compute_metrics(labels, preds),
+            "flags": prediction_flags(labels, preds),
             "selection": selection,
             "predictions": write_predictions(path, split.ids, labels, preds),
             "cost": {
