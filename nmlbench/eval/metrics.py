@@ -43,6 +43,8 @@ def prediction_flags(labels: np.ndarray, preds: np.ndarray) -> list[str]:
     coincide across checkpoints without any copying, so the leaderboard shows the flag instead of
     treating them as copies. A split with a single label class is never flagged: predicting that
     class is right, not degenerate.
+    'perfect': every prediction right. Such a table is the ground truth itself, so two checkpoints
+    that both reach it share it honestly; it says the task cannot tell them apart.
     """
     labels, preds = np.asarray(labels), np.asarray(preds)
     if labels.shape != preds.shape or labels.size == 0:
@@ -52,4 +54,6 @@ def prediction_flags(labels: np.ndarray, preds: np.ndarray) -> list[str]:
     flags = []
     if np.unique(preds).size == 1 and np.unique(labels).size > 1:
         flags.append("degenerate")
+    if np.array_equal(preds, labels):
+        flags.append("perfect")  # at the task's ceiling: any two good heads agree here
     return flags

@@ -30,6 +30,14 @@ class BoardConfig:
     # Accept results on task YAMLs (task.builtin false), checked against the YAML they name;
     # the YAML and its test data must be readable where `submit` runs.
     user_tasks: bool = False
+    # Identical prediction tables are evidence of copying only when they share enough mistakes:
+    # on a small or easy test split two honest checkpoints agree everywhere (all right, or the same
+    # one hard sample wrong). A table with fewer wrong predictions than this is never called a copy.
+    copy_min_errors: int = 10
+
+    def __post_init__(self) -> None:
+        if self.copy_min_errors < 0:
+            raise ValueError(f"copy_min_errors must be >= 0, got {self.copy_min_errors}")
 
 
 def load_board(leaderboard_dir: str | Path) -> BoardConfig:

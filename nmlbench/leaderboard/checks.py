@@ -35,7 +35,7 @@ class Findings:
     reasons: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)  # file name -> record
-    content: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # file name -> (hash, flags)
+    content: dict[str, tuple[str, list[str], int]] = field(default_factory=dict)  # file -> (hash, flags, errors)
 
 
 def _reject_constant(name: str) -> Any:
@@ -202,7 +202,8 @@ def _check_predictions(
     flags = prediction_flags(true_labels, preds)
     if "flags" in rec and sorted(rec["flags"]) != flags:  # records without `flags` predate them
         reasons.append(f"{rel}: flags claims {sorted(rec['flags'])} but the predictions give {flags}")
-    findings.content[rel] = (content_hash(rec["task"]["name"], ids, preds), flags)
+    errors = int((preds != true_labels).sum())
+    findings.content[rel] = (content_hash(rec["task"]["name"], ids, preds), flags, errors)
 
 
 def _check_provenance(rec: dict[str, Any], rel: str, reasons: list[str]) -> None:
@@ -211,7 +212,8 @@ def _check_provenance(rec: dict[str, Any], rel: str, reasons: list[str]) -> None
         reasons.append(
             f"{rel}: model.checkpoint_sha256 is missing; evaluate a checkpoint whose weights hash is known"
         )
-    if m["noise"] is not None and not m["manifest_sha256"]:
+    noisy = m["noise"] is not None and m["noise"].get("kind") != "none"  # a clean run has no manifest
+    if noisy and not m["manifest_sha256"]:
         reasons.append(f"{rel}: model.manifest_sha256 is missing for a model pretrained on noisy data")
 
 
@@ -255,18 +257,19 @@ def checkpoint_identity(rec: dict[str, Any]) -> str:
     return str(m.get("key") or m.get("checkpoint_sha256") or m["name"])
 
 
-def check_duplicates(findings: Findings, seen: dict[str, str]) -> None:
+def check_duplicates(findings: Findings, seen: dict[str, str], min_errors: int = 10) -> None:
     """Copies by content: the same decoded predictions under two checkpoints, or already on the board.
 
     `seen` maps content hashes of accepted submissions to their folder. Not copies: one table
     under several tuning seeds or methods of one checkpoint (a deterministic method, or two heads
     that agree), and degenerate tables (one class for a whole split, which any collapsed head on
-    any checkpoint produces): those carry the 'degenerate' flag instead.
+    any checkpoint produces), and tables with fewer than `min_errors` wrong predictions (on a small
+    or easy split honest checkpoints agree: all right, or the same hard sample wrong).
     """
     first: dict[str, tuple[str, str]] = {}  # content hash -> (checkpoint, record file)
     for rel in sorted(findings.content):
-        digest, flags = findings.content[rel]
-        if "degenerate" in flags:
+        digest, flags, errors = findings.content[rel]
+        if "degenerate" in flags or errors < min_errors:  # agreement any two honest heads can reach
             continue
         ckpt = checkpoint_identity(findings.records[rel])
         if digest in seen:
@@ -365,7 +368,7 @@ def check_submission(
         check_record(root, path, preds, catalog, findings, board)
     referenced = {r["predictions"]["path"] for r in findings.records.values()}
     findings.reasons.extend(f"{p}: no record refers to it" for p in sorted(preds - referenced))
-    check_duplicates(findings, index.contents)
+    check_duplicates(findings, index.contents, board.copy_min_errors)
     check_task_keys(findings, index)
     if findings.records:
         check_completeness(findings, catalog, board)

@@ -56,7 +56,8 @@ def recipe_name(cfg: PretrainConfig, meta: dict[str, Any] | None = None) -> str:
         return (
             _UNSAFE.sub("-", str(meta.get("recipe") or _derived_recipe(cfg))).strip("-.+")[:100] or "recipe"
         )
-    if cfg.data.source != "mini" and not cfg.data.manifest:
+    sweep_clean = cfg.noise.rate == 0 and "{rate}" in (cfg.data.manifest or "")
+    if cfg.data.source != "mini" and (not cfg.data.manifest or sweep_clean):
         return CLEAN  # locate_manifest refuses rate > 0 without a manifest
     return _derived_recipe(cfg)
 
@@ -94,14 +95,21 @@ def _noise_api() -> Any:
 
 
 def _configured_manifest(cfg: PretrainConfig, root: str | Path | None) -> Path | None:
-    """`data.manifest` with {rate} and {seed} filled in, under the output root when relative."""
+    """`data.manifest` with {rate} and {seed} filled in, under the output root when relative.
+
+    A sweep's pattern (`{rate}` in it) at rate 0 with no such file is the clean run: `--noise 0,20%`
+    needs only the 20 % manifest. A fixed path (no `{rate}`) must exist at every rate.
+    """
     if not cfg.data.manifest:
         return None
     text = cfg.data.manifest.replace("{rate}", rate_tag(cfg.noise.rate)).replace(
         "{seed}", str(cfg.noise_seed)
     )
     path = Path(text).expanduser()
-    return path if path.is_absolute() else output_root(root) / path
+    path = path if path.is_absolute() else output_root(root) / path
+    if cfg.noise.rate == 0 and "{rate}" in cfg.data.manifest and not path.is_file():
+        return None
+    return path
 
 
 def locate_manifest(cfg: PretrainConfig, root: str | Path | None = None) -> Path | None:

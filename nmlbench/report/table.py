@@ -19,7 +19,8 @@ EXPLAIN = (
     "the mean std over tuning seeds within a checkpoint (ᵗ). Δ: difference to the clean "
     "(0 % noise) checkpoint of the same upstream data, architecture and pretraining seed, "
     "tuned with the same method and seed; ID and OOD averaged apart. Flags: results whose "
-    "predictions are one class for a whole split (degenerate) / results in the row."
+    "predictions are one class for a whole split (degenerate) or all right (perfect: the task "
+    "is at its ceiling) / results in the row."
 )
 
 

@@ -119,7 +119,8 @@ def test_content_hash_ignores_row_order_and_sees_every_prediction() -> None:
     [
         ([0, 1, 2, 1], [1, 1, 1, 1], ["degenerate"]),
         ([0, 1, 2, 1], [1, 1, 2, 1], []),
-        ([2, 2, 2], [2, 2, 2], []),  # one label class: predicting it is right, not degenerate
+        ([2, 2, 2], [2, 2, 2], ["perfect"]),  # one label class: predicting it is right, not degenerate
+        ([0, 1, 2, 1], [0, 1, 2, 1], ["perfect"]),
         ([2, 2, 2], [0, 0, 0], []),
     ],
 )
@@ -127,3 +128,17 @@ def test_prediction_flags(labels: list[int], preds: list[int], flags: list[str])
     assert prediction_flags(np.array(labels), np.array(preds)) == flags
     with pytest.raises(ValueError):
         prediction_flags(np.array([]), np.array([]))
+
+
+def test_tables_with_few_mistakes_are_not_copies(tmp_path: Path) -> None:
+    """Two honest checkpoints on an easy split agree everywhere: no shared mistakes, no evidence."""
+    sub = tmp_path / "s"
+    _meta(sub, "Easy")
+    for model in (Model(rate=0.0), Model(rate=0.2)):
+        for task in SUITES["fake"]:
+            make_record(sub, model, "lp", task, 0, preds=1.0)
+    assert submit(sub, tmp_path / "lb", FakeCatalog()).accepted
+    (tmp_path / "strict").mkdir()
+    (tmp_path / "strict" / "board.yaml").write_text("copy_min_errors: 0\n")
+    res = submit(sub, tmp_path / "strict", FakeCatalog())
+    assert not res.accepted and any("evaluated on another checkpoint" in r for r in res.reasons)
