@@ -15,7 +15,7 @@ from PIL import Image
 from nmlbench.errors import UserError
 from nmlbench.eval.config import load_eval_config
 from nmlbench.models import load_backbone, zoo
-from nmlbench.models.refs import model_identity, parse_ref
+from nmlbench.models.refs import fetch_weights, model_identity, parse_ref
 
 # names timm and open_clip both know (9 with timm 1.0 / open_clip 3.3: convnext_*, swin_base_..., ...)
 BOTH = sorted(set(timm.list_models()) & set(open_clip.list_models()))
@@ -205,3 +205,38 @@ def test_eval_config_pretrained_is_tri_state() -> None:
     assert load_eval_config("mini", overrides=["pretrained=auto", "image_size=32"]).image_size == 32
     with pytest.raises(UserError, match="image_size"):
         load_eval_config("mini", overrides=["image_size=0"])
+
+
+def _hub_cache(cache: Path, repo: str, files: dict[str, dict[str, torch.Tensor]]) -> None:
+    """A Hugging Face hub cache entry in its on-disk layout (refs/main -> snapshots/<rev>/)."""
+    from safetensors.torch import save_file
+
+    rev = "0" * 40
+    root = cache / f"models--{repo.replace('/', '--')}"
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(rev)
+    (root / "snapshots" / rev).mkdir(parents=True)
+    for name, state in files.items():
+        save_file(state, str(root / "snapshots" / rev / name))
+
+
+def test_cached_pretrained_weights_load_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real timm path: weights found in the local HF cache load with the network off."""
+    import huggingface_hub
+
+    torch.manual_seed(7)
+    state = {k: v.contiguous() for k, v in timm.create_model("test_vit").state_dict().items()}
+    _hub_cache(tmp_path, "timm/test_vit.r160_in1k", {"model.safetensors": state})
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    fetch_weights("timm:test_vit")  # found in the cache: no error
+    bb = load_backbone("timm:test_vit")
+    assert (bb.provenance["pretrained"], bb.provenance["tag"]) == (True, "r160_in1k")
+    loaded = bb.encoder.model.state_dict()
+    assert torch.equal(loaded["blocks.0.attn.qkv.weight"], state["blocks.0.attn.qkv.weight"])
+
+
+@pytest.mark.parametrize("ref", ["timm:test_vit", "open_clip:RN50", "timm:hf-hub:timm/test_vit.r160_in1k"])
+def test_fetch_weights_fails_early_with_the_fix(ref: str) -> None:
+    with pytest.raises(UserError, match="cannot get pretrained weights.*--set pretrained=false"):
+        fetch_weights(ref)
+    fetch_weights("tinyresnet", pretrained=False)  # random init needs nothing
