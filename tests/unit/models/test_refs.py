@@ -39,6 +39,8 @@ def test_ambiguous_bare_name_never_builds_a_random_open_clip_tower() -> None:
             load_backbone("convnext_tiny", pretrained=pretrained)
     with pytest.raises(UserError, match="ambiguous"):
         zoo.resolve_model("convnext_tiny")  # `nmlbench pretrain --model` infers the objective with it
+    assert zoo.resolve_model("timm:convnext_tiny").library == "timm"
+    assert zoo.resolve_model("open_clip:convnext_tiny").library == "open_clip"
 
 
 @pytest.mark.parametrize(
