@@ -30,7 +30,7 @@ from torchvision import transforms as T
 from nmlbench.errors import UserError
 from nmlbench.io import sha256_file
 from nmlbench.models import zoo
-from nmlbench.models.refs import FIX_RANDOM, ModelIdentity, ModelRef, identity_of, parse_ref
+from nmlbench.models.refs import FIX_RANDOM, ModelIdentity, ModelRef, identity_of, parse_ref, quiet_open_clip
 
 CHECKPOINT_FORMAT = "nmlbench-checkpoint"
 CHECKPOINT_SCHEMA_VERSION = 1
@@ -267,10 +267,11 @@ def _load_open_clip(mref: ModelRef, ident: ModelIdentity) -> Backbone:
     size = ident.block["image_size"]
     force = size if size and native and size != native else None
     try:
-        if mref.arch.startswith("hf-hub:"):
-            model = open_clip.create_model(mref.arch, load_weights=want, force_image_size=force)
-        else:
-            model = open_clip.create_model(mref.arch, pretrained=tag, force_image_size=force)
+        with quiet_open_clip():  # its download error / random-init warning: our one line instead
+            if mref.arch.startswith("hf-hub:"):
+                model = open_clip.create_model(mref.arch, load_weights=want, force_image_size=force)
+            else:
+                model = open_clip.create_model(mref.arch, pretrained=tag, force_image_size=force)
     except Exception as e:
         raise UserError(
             f"cannot load open_clip {ident.name!r} pretrained weights ({type(e).__name__}); check the "
@@ -304,7 +305,8 @@ def _load_checkpoint(path: Path, ident: ModelIdentity) -> Backbone:
         if info.get("open_clip_config"):
             zoo.register_open_clip_config(info["arch"], info["open_clip_config"])
         force = size if size != native else None
-        clip = open_clip.create_model(info["arch"], pretrained=None, force_image_size=force)
+        with quiet_open_clip():  # "initialized randomly": the checkpoint's weights follow
+            clip = open_clip.create_model(info["arch"], pretrained=None, force_image_size=force)
         if force:
             resize_pos_embed(state, clip)  # open_clip's own resampling, as for its pretrained weights
         clip.load_state_dict(state)

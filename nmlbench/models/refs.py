@@ -22,8 +22,11 @@ timm's default tag. Checkpoint directories ignore the setting (their weights are
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,7 +216,8 @@ def fetch_weights(ref: str | Path, pretrained: bool | str | None = None) -> None
         if mref.library == "timm":
             _fetch_timm(mref.arch, tag)
         else:
-            _fetch_open_clip(mref.arch, tag)
+            with quiet_open_clip():
+                _fetch_open_clip(mref.arch, tag)
     except Exception as e:  # hub/network/cache errors come in many types
         name = identity_of(mref, pretrained, None).name
         raise UserError(
@@ -249,6 +253,17 @@ def _fetch_open_clip(arch: str, tag: str | None) -> None:
     cfg = open_clip.get_pretrained_cfg(arch, tag or "")
     if not open_clip.download_pretrained(cfg):
         raise FileNotFoundError(f"{arch}/{tag}")
+
+
+@contextlib.contextmanager
+def quiet_open_clip() -> Iterator[None]:
+    """Mute open_clip's root-logger lines (failed download, random init) that we turn into one error."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
 
 def _hub_file(repo: str, names: list[str]) -> str:

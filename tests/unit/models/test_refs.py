@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -238,7 +239,8 @@ def test_cached_pretrained_weights_load_offline(tmp_path: Path, monkeypatch: pyt
 
 
 @pytest.mark.parametrize("ref", ["timm:test_vit", "open_clip:RN50", "timm:hf-hub:timm/test_vit.r160_in1k"])
-def test_fetch_weights_fails_early_with_the_fix(ref: str) -> None:
+def test_fetch_weights_fails_early_with_the_fix(ref: str, caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(UserError, match="cannot get pretrained weights.*--set pretrained=false"):
         fetch_weights(ref)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # one line, not open_clip's too
     fetch_weights("tinyresnet", pretrained=False)  # random init needs nothing
