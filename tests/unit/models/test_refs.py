@@ -244,3 +244,8 @@ def test_fetch_weights_fails_early_with_the_fix(ref: str, caplog: pytest.LogCapt
         fetch_weights(ref)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # one line, not open_clip's too
     fetch_weights("tinyresnet", pretrained=False)  # random init needs nothing
+
+
+def test_a_size_the_model_cannot_take_is_one_line_at_load() -> None:
+    with pytest.raises(UserError, match="does not run at image_size=30.*divisible by patch size"):
+        load_backbone("timm:test_vit", pretrained=False, image_size=30)
