@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -32,12 +32,19 @@ class EvalConfig:
     """One section per method (`nmtune_lora` for `nmtune-lora`), plus features and model loading."""
 
     features: FeatureConfig = field(default_factory=FeatureConfig)
-    pretrained: bool = True  # timm/open_clip names: load the library's pretrained weights
+    # timm/open_clip names: auto (or true) = the library's pretrained weights, an error when they
+    # cannot be had; false = seeded random init. Checkpoint dirs ignore it (docs/models.md).
+    pretrained: bool | Literal["auto"] | None = None
+    # evaluation resolution in pixels for transforms and the model (ViTs resample position
+    # embeddings); None = the model's own. Part of the model's identity key.
+    image_size: int | None = None
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda" or "cuda:N"
 
     def __post_init__(self) -> None:
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.image_size is not None and self.image_size < 1:
+            raise ValueError(f"image_size must be a positive number of pixels or null, got {self.image_size}")
 
     lp: LPConfig = field(default_factory=LPConfig)
     mlp: MLPConfig = field(default_factory=MLPConfig)

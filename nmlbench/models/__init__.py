@@ -1,4 +1,4 @@
-"""Backbones: tiny registered models (`zoo`) and the loader every evaluation method uses (`load`)."""
+"""Backbones: tiny registered models (`zoo`), references and identity (`refs`), the loader (`load`)."""
 
 from __future__ import annotations
 
@@ -7,3 +7,6 @@ from nmlbench.models.load import Backbone as Backbone
 from nmlbench.models.load import PooledEncoder as PooledEncoder
 from nmlbench.models.load import load_backbone as load_backbone
 from nmlbench.models.load import read_checkpoint_info as read_checkpoint_info
+from nmlbench.models.refs import ModelIdentity as ModelIdentity
+from nmlbench.models.refs import fetch_weights as fetch_weights
+from nmlbench.models.refs import model_identity as model_identity

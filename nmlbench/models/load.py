@@ -1,8 +1,9 @@
-"""Checkpoint, timm name or open_clip name -> a frozen `Backbone` with transforms, taps and provenance.
+"""Model reference -> a frozen `Backbone` with transforms, taps and provenance.
 
     bb = load_backbone("nmlbench-out/ckpt/tinyresnet.mini_sym10_s0")
-    bb = load_backbone("resnet50", pretrained=True)          # timm weights when downloadable
-    bb = load_backbone("open_clip:ViT-B-16:laion2b_s34b_b88k")
+    bb = load_backbone("timm:resnet50")                       # timm's default pretrained weights
+    bb = load_backbone("open_clip:ViT-B-16/laion2b_s34b_b88k", image_size=112)
+    bb = load_backbone("tinyvit", pretrained=False, seed=0)   # seeded random init
     feats = bb.features(images)                               # (B, D) pooled, no grad
 
 Pooled features are what the reference feeds NMTune: timm's pre-logits and open_clip's projected
@@ -23,6 +24,7 @@ from typing import Any
 import open_clip
 import timm
 import torch
+from open_clip.model import resize_pos_embed
 from safetensors.torch import load_file
 from torch import nn
 from torchvision import transforms as T
@@ -30,6 +32,7 @@ from torchvision import transforms as T
 from nmlbench.errors import UserError
 from nmlbench.io import sha256_file
 from nmlbench.models import zoo
+from nmlbench.models.refs import FIX_RANDOM, ModelIdentity, ModelRef, identity_of, parse_ref, quiet_open_clip
 
 CHECKPOINT_FORMAT = "nmlbench-checkpoint"
 CHECKPOINT_SCHEMA_VERSION = 1
@@ -89,9 +92,11 @@ class Backbone:
     """A frozen feature extractor plus what every stage needs to know about it.
 
     Attributes:
-        name: short display name (checkpoint dir name, timm name or open_clip:<model>[:<tag>]).
-        key: content hash of the weights; feature caches are keyed by it.
-        provenance: `model` block of a result record (checkpoint/manifest hashes, noise, seed).
+        name: display name (checkpoint dir name, zoo alias, `timm:NAME.TAG` or `open_clip:NAME/TAG`).
+        key: content hash of the weights (and of the input size when it is not the model's own);
+            feature caches are keyed by it.
+        provenance: `model` block of a result record: `ModelIdentity.block` (key, pretrained, tag,
+            image_size, noise, ...) with checkpoint_sha256 = the loaded weights' hash.
         calls: number of batches run through `features` (tests count extraction with it).
     """
 
@@ -112,10 +117,15 @@ class Backbone:
         self.key: str = meta["key"]
         self.calls = 0
         self.device = torch.device("cpu")
-        with torch.no_grad():
-            self.feature_dim = int(
-                self.encoder(torch.zeros(1, 3, self.image_size, self.image_size)).shape[-1]
-            )
+        try:
+            with torch.no_grad():
+                probe = self.encoder(torch.zeros(1, 3, self.image_size, self.image_size))  # (1, D)
+        except Exception as e:  # a fixed-size model asked for another size fails here, not mid-run
+            raise UserError(
+                f"model {name!r} does not run at image_size={self.image_size} ({type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else ''}); drop image_size or pick one the model takes"
+            ) from None
+        self.feature_dim = int(probe.shape[-1])
 
     @torch.no_grad()
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -207,75 +217,96 @@ class Backbone:
         return len(info)
 
 
-def load_backbone(ref: str | Path, pretrained: bool = True, seed: int = 0) -> Backbone:
-    """Load a nmlbench checkpoint dir, a timm name or `open_clip:<model>[:<pretrained>]`.
+def load_backbone(
+    ref: str | Path, pretrained: bool | str | None = None, image_size: int | None = None, seed: int = 0
+) -> Backbone:
+    """Load a model reference (resolution order: `nmlbench.models.refs`, docs/models.md).
 
     Args:
-        ref: the model reference (see module docstring); zoo aliases such as "tinyresnet" also work.
-        pretrained: timm names only: load the library's pretrained weights (needs a download).
+        ref: checkpoint dir, zoo alias, `timm:NAME[.TAG]`, `open_clip:NAME[/TAG]`, `*:hf-hub:ORG/REPO`,
+            or a bare name only one library knows.
+        pretrained: None/"auto"/True: the library's pretrained weights (UserError if they cannot be
+            had, never a silent random init); False: random init seeded by `seed`. Checkpoints ignore it.
+        image_size: input resolution for transforms and the model; None = the model's own.
         seed: seeds random initialisation so that `pretrained=False` models are reproducible.
     """
-    path = Path(ref)
-    if path.is_dir():
-        return _load_checkpoint(path)
-    text = str(ref)
+    mref = parse_ref(ref)
+    ident = identity_of(mref, pretrained, image_size, seed)
+    if mref.path is not None:
+        return _load_checkpoint(Path(mref.path), ident)
     torch.manual_seed(seed)
-    if text.startswith("open_clip:"):
-        return _load_open_clip(text)
-    spec = zoo.resolve_model(text)
-    if spec.library == "open_clip":
-        return _load_open_clip(f"open_clip:{spec.arch}")
+    if mref.library == "open_clip":
+        return _load_open_clip(mref, ident)
+    return _load_timm(mref, ident)
+
+
+def _load_timm(mref: ModelRef, ident: ModelIdentity) -> Backbone:
+    want, tag = ident.block["pretrained"], ident.block["tag"]
+    name = f"{mref.arch}.{tag}" if tag else mref.arch
     try:
-        model = timm.create_model(spec.arch, pretrained=pretrained, num_classes=0, **spec.kwargs)
+        model = timm.create_model(name, pretrained=want, num_classes=0, **mref.kwargs)
     except Exception as e:  # hub/network errors come in many types
         raise UserError(
-            f"cannot load pretrained weights for timm model {text!r} ({type(e).__name__}); "
-            "check the network/HF cache or pass --set pretrained=false for random init"
+            f"cannot load pretrained weights for timm model {ident.name!r} ({type(e).__name__}); "
+            f"check the network/HF cache or pass {FIX_RANDOM} for a seeded random init"
         ) from None
     cfg = model.pretrained_cfg or {}
-    size = int(cfg.get("input_size", (3, spec.image_size, spec.image_size))[-1])
-    digest = _weights_digest(model)
+    native = int(cfg.get("input_size", (3, mref.native_size or 224, mref.native_size or 224))[-1])
+    size = int(ident.block["image_size"] or native)
+    if size != native:
+        _resize_timm(model, size, ident.name)
+    spec = zoo.MODELS.get(mref.alias) if mref.alias else None
     meta = {
         "image_size": size,
-        "mean": cfg.get("mean", spec.mean),
-        "std": cfg.get("std", spec.std),
+        "mean": cfg.get("mean", spec.mean if spec else zoo.MINI_MEAN),
+        "std": cfg.get("std", spec.std if spec else zoo.MINI_STD),
         "interpolation": cfg.get("interpolation", "bilinear"),
-        "key": digest[:16],
-        "provenance": _plain_provenance(text, "timm", spec.arch, digest),
     }
-    if not pretrained:
-        meta["provenance"]["pretrained"] = False
-    return Backbone(model, library="timm", arch=spec.arch, name=text, ref=text, meta=meta)
+    return _backbone(model, mref, ident, meta, native)
 
 
-def _load_open_clip(text: str) -> Backbone:
-    parts = text.split(":")
-    arch, tag = parts[1], (parts[2] if len(parts) > 2 and parts[2] else None)
-    if arch not in open_clip.list_models():
-        zoo.resolve_model(arch, library="open_clip")  # raises the did-you-mean error
+def _resize_timm(model: nn.Module, size: int, name: str) -> None:
+    """ViT-like timm models resample their position embeddings; CNNs take any size as they are."""
+    if not hasattr(model, "set_input_size"):
+        return
     try:
-        model = open_clip.create_model(arch, pretrained=tag)
+        model.set_input_size(img_size=(size, size))
     except Exception as e:
         raise UserError(
-            f"cannot load open_clip {arch!r} weights {tag!r} ({type(e).__name__}); "
-            "check the tag (open_clip.list_pretrained()) and the network"
+            f"timm model {name!r} cannot run at image_size={size} ({e}); "
+            "pick a multiple of its patch size or drop image_size"
+        ) from None
+
+
+def _load_open_clip(mref: ModelRef, ident: ModelIdentity) -> Backbone:
+    want, tag = ident.block["pretrained"], ident.block["tag"]
+    native = mref.native_size
+    size = ident.block["image_size"]
+    force = size if size and native and size != native else None
+    try:
+        with quiet_open_clip():  # its download error / random-init warning: our one line instead
+            if mref.arch.startswith("hf-hub:"):
+                model = open_clip.create_model(mref.arch, load_weights=want, force_image_size=force)
+            else:
+                model = open_clip.create_model(mref.arch, pretrained=tag, force_image_size=force)
+    except Exception as e:
+        raise UserError(
+            f"cannot load open_clip {ident.name!r} pretrained weights ({type(e).__name__}); check the "
+            f"network/HF cache and the tag (open_clip.list_pretrained()) or pass {FIX_RANDOM}"
         ) from None
     visual = model.visual
     pre = getattr(visual, "preprocess_cfg", {}) or {}
-    size = visual.image_size[-1] if isinstance(visual.image_size, (tuple, list)) else visual.image_size
-    digest = _weights_digest(visual)
+    own = visual.image_size[-1] if isinstance(visual.image_size, (tuple, list)) else visual.image_size
     meta = {
-        "image_size": int(size),
+        "image_size": int(own),
         "mean": pre.get("mean", zoo.OPENAI_MEAN),
         "std": pre.get("std", zoo.OPENAI_STD),
         "interpolation": pre.get("interpolation", "bicubic"),
-        "key": digest[:16],
-        "provenance": _plain_provenance(text, "open_clip", arch, digest),
     }
-    return Backbone(visual, library="open_clip", arch=arch, name=text, ref=text, meta=meta)
+    return _backbone(visual, mref, ident, meta, native or int(own))
 
 
-def _load_checkpoint(path: Path) -> Backbone:
+def _load_checkpoint(path: Path, ident: ModelIdentity) -> Backbone:
     info = read_checkpoint_info(path)
     weights = path / "model.safetensors"
     digest = sha256_file(weights)
@@ -285,38 +316,45 @@ def _load_checkpoint(path: Path) -> Backbone:
             "re-run `nmlbench pretrain` for this checkpoint"
         )
     state = load_file(str(weights))
+    native = int(info["image_size"])
+    size = int(ident.block["image_size"] or native)
     if info["library"] == "open_clip":
         if info.get("open_clip_config"):
             zoo.register_open_clip_config(info["arch"], info["open_clip_config"])
-        # the resolution it was pretrained at (`image_size` in the pretraining config), not the config's
-        clip = open_clip.create_model(info["arch"], pretrained=None, force_image_size=info["image_size"])
+        # built at the evaluation size; the weights are at the size it was pretrained at (checkpoint.json)
+        with quiet_open_clip():  # "initialized randomly": the checkpoint's weights follow
+            clip = open_clip.create_model(info["arch"], pretrained=None, force_image_size=size)
+        if size != native:
+            resize_pos_embed(state, clip)  # open_clip's own resampling, as for its pretrained weights
         clip.load_state_dict(state)
         model = clip.visual
     else:
         model = timm.create_model(info["arch"], pretrained=False, **info.get("model_kwargs", {}))
         model.load_state_dict(state)
         model.reset_classifier(0)  # the pretraining head is never used downstream
-    noise = info.get("noise")
-    prov = {
-        "ref": str(path),
-        "name": path.name,
-        "library": info["library"],
-        "arch": info["arch"],
-        "checkpoint_sha256": digest,
-        "noise": noise,
-        "manifest_sha256": info.get("manifest_sha256"),
-        "pretrain_seed": info.get("seed", (noise or {}).get("seed")),
-    }
-    meta = {
-        "image_size": info["image_size"],
-        "mean": info["mean"],
-        "std": info["std"],
-        "key": digest[:16],
-        "provenance": prov,
-    }
-    return Backbone(
-        model, library=info["library"], arch=info["arch"], name=path.name, ref=str(path), meta=meta
-    )
+        if size != native:
+            _resize_timm(model, size, path.name)
+    mref = ModelRef(str(path), info["library"], info["arch"], path=str(path), native_size=native)
+    meta = {"image_size": size, "mean": info["mean"], "std": info["std"]}
+    return _backbone(model, mref, ident, meta, native, digest)
+
+
+def _backbone(
+    model: nn.Module,
+    mref: ModelRef,
+    ident: ModelIdentity,
+    meta: dict[str, Any],
+    native: int,
+    digest: str | None = None,
+) -> Backbone:
+    """Attach the record's model block; `key` (feature caches) hashes the weights and the input size."""
+    digest = digest or _weights_digest(model)
+    size = int(meta["image_size"])
+    # the native size keeps the key of earlier versions, so existing feature caches stay valid
+    key = digest[:16] if size == native else hashlib.sha256(f"{digest}:{size}".encode()).hexdigest()[:16]
+    prov = dict(ident.block, checkpoint_sha256=digest, image_size=size)
+    meta = dict(meta, key=key, provenance=prov)
+    return Backbone(model, library=mref.library, arch=mref.arch, name=ident.name, ref=mref.ref, meta=meta)
 
 
 def read_checkpoint_info(path: str | Path) -> dict[str, Any]:
@@ -342,20 +380,6 @@ def read_checkpoint_info(path: str | Path) -> dict[str, Any]:
     if info.get("library") not in ("timm", "open_clip"):
         raise UserError(f"{meta}: library {info.get('library')!r} must be 'timm' or 'open_clip'")
     return info
-
-
-def _plain_provenance(ref: str, library: str, arch: str, digest: str) -> dict[str, Any]:
-    """Models nmlbench did not pretrain: the weights' content hash, no noise and no manifest."""
-    return {
-        "ref": ref,
-        "name": ref,
-        "library": library,
-        "arch": arch,
-        "checkpoint_sha256": digest,
-        "noise": None,
-        "manifest_sha256": None,
-        "pretrain_seed": None,
-    }
 
 
 def _weights_digest(model: nn.Module) -> str:

@@ -134,7 +134,8 @@ def resolve_model(name: str, library: str | None = None) -> ModelSpec:
     """A MODELS alias, else any timm model or open_clip config name; unknown names raise UserError.
 
     Args:
-        name: e.g. "tinyresnet", "resnet18", "open_clip:RN50" or "RN50".
+        name: e.g. "tinyresnet", "resnet18", "timm:convnext_tiny", "open_clip:RN50" or "RN50";
+            a bare name both libraries know raises (write `timm:` or `open_clip:`).
         library: restrict the lookup to "timm" or "open_clip" (the objective decides).
     """
     if name in MODELS:
@@ -145,7 +146,17 @@ def resolve_model(name: str, library: str | None = None) -> ModelSpec:
                 f"pick a {library} model (known: {', '.join(_aliases(library))})"
             )
         return spec
+    if name.startswith("timm:"):
+        library, name = library or "timm", name.removeprefix("timm:")
+    elif name.startswith("open_clip:"):
+        library = library or "open_clip"
     bare = name.removeprefix("open_clip:")
+    if library is None and bare in open_clip.list_models() and timm.is_model(name):
+        # a name both libraries know: picking one would silently swap models (docs/models.md)
+        raise UserError(
+            f"model {name!r} is ambiguous: both timm and open_clip have it; "
+            f"write timm:{name} or open_clip:{name}"
+        )
     if library in (None, "open_clip") and bare in open_clip.list_models():
         cfg = open_clip.get_model_config(bare) or {}
         size = int(cfg.get("vision_cfg", {}).get("image_size", 224))

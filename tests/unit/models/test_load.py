@@ -6,57 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-import timm
 import torch
-from safetensors.torch import save_file
+from ckpt_files import write_checkpoint
 
 from nmlbench.errors import UserError
 from nmlbench.io import sha256_file
 from nmlbench.models import load_backbone, read_checkpoint_info, zoo
-
-
-def write_checkpoint(dest: Path, library: str = "timm", schema_version: int = 1) -> Path:
-    """A checkpoint dir in the format of docs/architecture.md, as pretraining writes it."""
-    dest.mkdir(parents=True)
-    torch.manual_seed(0)
-    if library == "timm":
-        model = timm.create_model("nmlbench_tinyresnet", num_classes=7)
-        arch, kwargs, oc, mean, std = (
-            "nmlbench_tinyresnet",
-            {"num_classes": 7},
-            None,
-            zoo.MINI_MEAN,
-            zoo.MINI_STD,
-        )
-    else:
-        import open_clip
-
-        model = open_clip.create_model(zoo.TINY_CLIP_NAME, pretrained=None)
-        arch, kwargs, oc = "ckpt-tinyclip", {}, zoo.TINY_CLIP_CONFIG
-        mean, std = zoo.OPENAI_MEAN, zoo.OPENAI_STD
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(dest / "model.safetensors"))
-    info = {
-        "format": "nmlbench-checkpoint",
-        "schema_version": schema_version,
-        "library": library,
-        "arch": arch,
-        "model_kwargs": kwargs,
-        "open_clip_config": oc,
-        "image_size": 32,
-        "mean": list(mean),
-        "std": list(std),
-        "noise": {"kind": "symmetric_label", "rate": 0.1, "seed": 0, "recipe": "sym10"},
-        "manifest_sha256": "a" * 64,
-        "data_fingerprint": "f",
-        "epoch": 1,
-        "step": 10,
-        "versions": {},
-        "git_sha": None,
-        "weights_sha256": sha256_file(dest / "model.safetensors"),
-    }
-    (dest / "checkpoint.json").write_text(json.dumps(info))
-    (dest / "config.yaml").write_text("seed: 0\n")
-    return dest
 
 
 def test_timm_checkpoint_loads_with_provenance(tmp_path: Path) -> None:
@@ -98,7 +53,7 @@ def test_unknown_model_suggests_close_names() -> None:
 
 def test_names_load_and_transforms_follow_methods_md() -> None:
     timm_bb = load_backbone("tinyvit", pretrained=False)
-    clip_bb = load_backbone(f"open_clip:{zoo.TINY_CLIP_NAME}")
+    clip_bb = load_backbone(f"open_clip:{zoo.TINY_CLIP_NAME}", pretrained=False)
     t = repr(timm_bb.train_transform())
     assert "scale=(0.8, 1.0)" in t and "RandomHorizontalFlip" in t
     c = repr(clip_bb.train_transform())
