@@ -14,7 +14,7 @@ from nmlbench.errors import UserError
 EPILOG = """examples:
   nmlbench evaluate --model nmlbench-out/ckpt/tinyresnet.mini_sym10_s0 --method lp,mlp,nmtune --suite mini
   nmlbench evaluate --model resnet50,open_clip:ViT-B-16:openai --method all --suite paper --download
-  nmlbench evaluate --model tinyresnet --method nmtune --task mini-objects --seeds 0,1 --set nmtune.views=0
+  nmlbench evaluate --model tinyresnet --method nmtune --task mini-objects --seeds 0,1 --set pretrained=false
   nmlbench evaluate --model nmlbench-out/ckpt/MY_CKPT --method lp --suite path/to/my-suite.yaml
 Re-running the same command skips finished cells (records under $NMLBENCH_ROOT/results/<suite>/).
 Presets: `mini` (default for --suite mini) and `reference` (the reference code's settings)."""
@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
     )
     p.add_argument(
-        "--model", required=True, help="REF[,REF...]: checkpoint dir, timm name or open_clip:NAME[:TAG]"
+        "--model", required=True, help="REF[,REF...]: checkpoint dir, timm[:]NAME, open_clip:NAME[/TAG] (docs/models.md)"
     )
     p.add_argument(
         "--method",

@@ -195,6 +195,12 @@ def _model_block(backbone: Any) -> dict[str, Any]:
             "noise",
             "manifest_sha256",
             "pretrain_seed",
+            "key",
+            "pretrained",
+            "tag",
+            "image_size",
+            "data",
+            "pretrain_key",
         )
     }
 

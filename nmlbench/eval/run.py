@@ -29,7 +29,7 @@ from nmlbench.eval.config import (
 )
 from nmlbench.eval.job import fit_and_record, open_task_data
 from nmlbench.io import write_text
-from nmlbench.models.load import load_backbone
+from nmlbench.models import fetch_weights, load_backbone, model_identity
 from nmlbench.results.io import is_complete, make_run_id, record_path, safe_name
 from nmlbench.tuning import TUNERS
 
@@ -150,12 +150,13 @@ def run_job(job: Job) -> list[str]:
     data = None
     out: list[str] = []
     task_labels = [tasks_api().get_task(t).label for t in job.report_tasks]
+    model = model_label(job.model, cfg)
     for method in job.methods:
         tuner = TUNERS.get(method)(method_config(cfg, TUNERS.get(method).config_key))
         key = config_key(cfg, tuner)
         for seed in job.seeds:
             paths = [
-                record_path(job.root, job.suite, make_run_id(_model_name(job.model), method, t, seed, key))
+                record_path(job.root, job.suite, make_run_id(model, method, t, seed, key))
                 for t in task_labels
             ]
             if all(is_complete(p) for p in paths):
@@ -163,7 +164,7 @@ def run_job(job: Job) -> list[str]:
                 out += [str(p) for p in paths]
                 continue
             if backbone is None:
-                backbone = _backbone(job.model, cfg.pretrained, resolve_device(cfg.device))
+                backbone = _backbone(job.model, cfg, resolve_device(cfg.device))
                 data = open_task_data(job, backbone, cfg)
                 write_text(config_path(job.root, job.suite, cfg), dump_config(cfg))
             tuner.check_backbone(backbone)
@@ -171,14 +172,28 @@ def run_job(job: Job) -> list[str]:
     return out
 
 
-def _backbone(ref: str, pretrained: bool, device: str) -> Any:
+def _backbone(ref: str, cfg: EvalConfig, device: str) -> Any:
     weights = Path(ref) / "model.safetensors"
     stamp = weights.stat().st_mtime_ns if weights.is_file() else 0  # a rewritten checkpoint reloads
-    key = (ref, pretrained, device, stamp)
+    key = (ref, cfg.pretrained, cfg.image_size, device, stamp)
     if key not in _LOADED:
         _LOADED.clear()  # keep one model in memory
-        _LOADED[key] = load_backbone(ref, pretrained=pretrained).to(device)
+        _LOADED[key] = load_backbone(ref, pretrained=cfg.pretrained, image_size=cfg.image_size).to(device)
     return _LOADED[key]
+
+
+def model_label(ref: str, cfg: EvalConfig) -> str:
+    """`<display name>-<identity key>`: what the model is (weights or library+arch+tag+pretrained, and
+    image size), never a short name that two models share (two `ckpt/run` folders, pretrained or not)."""
+    ident = model_identity(ref, cfg.pretrained, cfg.image_size)
+    return f"{ident.name}-{ident.key[:8]}"
+
+
+def check_models(models: list[str], cfg: EvalConfig) -> None:
+    """Every model reference resolved, and library weights found or fetched, before any write."""
+    for ref in models:
+        model_identity(ref, cfg.pretrained, cfg.image_size)
+        fetch_weights(ref, cfg.pretrained)
 
 
 def config_key(cfg: EvalConfig, tuner: Any) -> str:
@@ -192,11 +207,6 @@ def default_preset(suite: str) -> str:
 def config_path(root: str, suite: str, cfg: EvalConfig) -> Path:
     """The resolved settings beside the records (each record also holds its method's section)."""
     return Path(root) / "results" / safe_name(suite) / "configs" / f"{stable_key(cfg)}.yaml"
-
-
-def _model_name(ref: str) -> str:
-    path = Path(ref)
-    return path.name if path.is_dir() else ref
 
 
 def evaluate(
@@ -231,6 +241,7 @@ def evaluate(
     )
     root_s = str(output_root(root))
     jobs = plan_jobs(list(models), methods, suite or "custom", list(seeds), root_s, options)
+    check_models(list(models), cfg)
     preflight(jobs)  # every task's data read and checked: bad input writes nothing
     if options.launcher == "none":
         results = [run_job(j) for j in tqdm(jobs, desc="evaluate", unit="job")]

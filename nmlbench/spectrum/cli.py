@@ -46,6 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--attach", type=Path, default=None, help="results folder whose records get the spectrum")
     p.add_argument("--data-root", default=None, help="where task data lives")
     p.add_argument("--batch-size", type=int, default=256, help="feature extraction batch size")
+    p.add_argument("--image-size", type=int, default=None, help="input resolution (default: the model's own)")
     p.add_argument(
         "--random-init", action="store_true", help="timm names: seeded random weights, no download"
     )
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from nmlbench.spectrum.metrics import analyse
-    from nmlbench.spectrum.run import SpectrumOptions, attach, check_tasks, run_spectrum
+    from nmlbench.spectrum.run import SpectrumOptions, attach, check_models, check_tasks, run_spectrum
 
     opts = SpectrumOptions(
         centring=args.centring,
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         data_root=args.data_root,
         pretrained=not args.random_init,
+        image_size=args.image_size,
     )
     if args.features is not None:
         if args.model or args.task or args.suite:
@@ -101,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
         tasks += list(suite.id_tasks) + list(suite.ood_tasks)
     if not tasks:
         raise UserError("pass --task T (repeatable) or --suite S")
-    tasks = check_tasks(tasks, opts)  # all read and checked before anything is written
+    check_models(args.model, opts)  # all resolved, read and checked before anything is written
+    tasks = check_tasks(tasks, opts)
     if args.attach and not args.attach.is_dir():
         raise UserError(f"--attach {args.attach} is not a folder of result records; pass results/<suite>")
     paths = run_spectrum(args.model, tasks, opts, progress=lambda xs: tqdm(xs, desc="spectrum"))

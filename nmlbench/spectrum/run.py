@@ -33,7 +33,8 @@ class SpectrumOptions:
     l2_normalise: bool = True  # the reference L2-normalises rows before centring
     top_k: tuple[int, ...] = DEFAULT_TOP_K
     batch_size: int = 256  # feature extraction only
-    pretrained: bool = True  # timm names: load the library's weights (False: seeded random init)
+    pretrained: bool = True  # library names: load the library's weights (False: seeded random init)
+    image_size: int | None = None  # evaluation resolution; None: the model's own (docs/models.md)
     data_root: str | None = None
     root: str | None = None  # output root ($NMLBENCH_ROOT)
 
@@ -56,6 +57,15 @@ def _test_split(task: str, opts: SpectrumOptions) -> tuple[Any, Any, Any]:
     return spec, split, train
 
 
+def check_models(models: Sequence[str], opts: SpectrumOptions) -> None:
+    """Every model reference resolved and its weights found before anything is written."""
+    from nmlbench.models import fetch_weights, model_identity
+
+    for ref in models:
+        model_identity(ref, opts.pretrained, opts.image_size)
+        fetch_weights(ref, opts.pretrained)
+
+
 def check_tasks(tasks: Sequence[str], opts: SpectrumOptions) -> list[str]:
     """Every task resolved and its test split read before anything is written; returns unique refs."""
     refs: dict[str, str] = {}
@@ -71,7 +81,7 @@ def extract_test_features(model_ref: str, task: str, opts: SpectrumOptions) -> F
     from nmlbench.models.load import load_backbone
 
     spec, split, train = _test_split(task, opts)
-    backbone = load_backbone(model_ref, pretrained=opts.pretrained)
+    backbone = load_backbone(model_ref, pretrained=opts.pretrained, image_size=opts.image_size)
     store = FeatureStore(backbone, FeatureConfig(batch_size=opts.batch_size), root=opts.root)
     x = store.eval_features(split, split_ref(spec.label, spec.version, "test", split))
     return Features(
