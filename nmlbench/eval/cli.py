@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
     )
     p.add_argument(
-        "--model", required=True, help="REF[,REF...]: checkpoint dir, timm[:]NAME, open_clip:NAME[/TAG] (docs/models.md)"
+        "--model", required=True, help="REF[,REF...]: checkpoint dir, NAME, timm:NAME, open_clip:NAME[/TAG]"
     )
     p.add_argument(
         "--method",

@@ -35,7 +35,8 @@ class Findings:
     reasons: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)  # file name -> record
-    content: dict[str, tuple[str, list[str], int]] = field(default_factory=dict)  # file -> (hash, flags, errors)
+    # file name -> (content hash, flags, number of wrong predictions)
+    content: dict[str, tuple[str, list[str], int]] = field(default_factory=dict)
 
 
 def _reject_constant(name: str) -> Any:
