@@ -26,6 +26,7 @@ import timm
 import torch
 from open_clip.model import resize_pos_embed
 from safetensors.torch import load_file
+from timm.data import DEFAULT_CROP_PCT
 from torch import nn
 from torchvision import transforms as T
 
@@ -113,6 +114,9 @@ class Backbone:
         self.interpolation: str = meta.get(
             "interpolation", "bicubic" if library == "open_clip" else "bilinear"
         )
+        # eval resize = ceil(size / crop_pct), then a centre crop [ref: timm models' pretrained_cfg];
+        # 1.0 (no crop) for open_clip, whose own eval transform resizes to the size itself
+        self.crop_pct: float = float(meta.get("crop_pct") or 1.0)
         self.provenance: dict[str, Any] = meta["provenance"]
         self.key: str = meta["key"]
         self.calls = 0
@@ -148,11 +152,15 @@ class Backbone:
         return enc
 
     def eval_transform(self) -> T.Compose:
-        """Resize + centre crop at the model's resolution, no augmentation (LP, eval features)."""
+        """Resize(ceil(size / crop_pct)) + CenterCrop(size), no augmentation (LP, eval features).
+
+        The reference evaluates timm models this way, from the model's pretrained_cfg (crop_pct,
+        interpolation, mean/std): 236 px then a 224 crop for ResNet-50 (crop_pct 0.95).
+        """
         interp = T.InterpolationMode(self.interpolation)
         return T.Compose(
             [
-                T.Resize(self.image_size, interpolation=interp),
+                T.Resize(math.ceil(self.image_size / self.crop_pct), interpolation=interp),
                 T.CenterCrop(self.image_size),
                 T.ToTensor(),
                 T.Normalize(self.mean, self.std),
@@ -261,6 +269,7 @@ def _load_timm(mref: ModelRef, ident: ModelIdentity) -> Backbone:
         "mean": cfg.get("mean", spec.mean if spec else zoo.MINI_MEAN),
         "std": cfg.get("std", spec.std if spec else zoo.MINI_STD),
         "interpolation": cfg.get("interpolation", "bilinear"),
+        "crop_pct": cfg.get("crop_pct") or DEFAULT_CROP_PCT,
     }
     return _backbone(model, mref, ident, meta, native)
 
@@ -335,8 +344,19 @@ def _load_checkpoint(path: Path, ident: ModelIdentity) -> Backbone:
         if size != native:
             _resize_timm(model, size, path.name)
     mref = ModelRef(str(path), info["library"], info["arch"], path=str(path), native_size=native)
-    meta = {"image_size": size, "mean": info["mean"], "std": info["std"]}
+    meta = {"image_size": size, "mean": info["mean"], "std": info["std"], **_eval_cfg(info)}
     return _backbone(model, mref, ident, meta, native, digest)
+
+
+def _eval_cfg(info: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's eval transform settings: the architecture's timm pretrained_cfg, as the
+    reference evaluates its own checkpoints (timm `create_model(arch)` then its pretrained_cfg)."""
+    if info["library"] != "timm":
+        return {}
+    cfg = timm.get_pretrained_cfg(info["arch"])
+    if cfg is None:
+        return {}
+    return {"crop_pct": cfg.crop_pct or DEFAULT_CROP_PCT, "interpolation": cfg.interpolation or "bilinear"}
 
 
 def _backbone(

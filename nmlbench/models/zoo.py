@@ -43,6 +43,9 @@ def _cfg(**kwargs: Any) -> dict[str, Any]:
         "std": MINI_STD,
         "first_conv": "conv1",
         "classifier": "fc",
+        # 32 px images are evaluated whole (no border crop), with the interpolation they were trained with
+        "crop_pct": 1.0,
+        "interpolation": "bilinear",
         **kwargs,
     }
 
