@@ -116,10 +116,13 @@ def test_spectrum_of_a_task_path_lands_under_the_root_once_per_model(
 
 
 @pytest.mark.parametrize("case", ["labels_out_of_range", "missing_file", "no_train_task", "listed_twice",
-                                  "wrong_list", "bad_name"])
+                                  "wrong_list", "bad_name", "ambiguous_model", "unreachable_weights"])
 def test_bad_own_task_input_is_one_line_exit_2_and_writes_nothing(
-    colour_images, tmp_path: Path, capsys: pytest.CaptureFixture, case: str
+    colour_images, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, case: str
 ) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    model, fast = "tinyresnet", FAST
     suite = _project(colour_images, tmp_path / "proj")
     tasks = tmp_path / "proj" / "tasks"
     data = yaml.safe_load(suite.read_text())
@@ -136,9 +139,13 @@ def test_bad_own_task_input_is_one_line_exit_2_and_writes_nothing(
         _yaml(suite, {**data, "id_tasks": ["tasks/train.yaml", "tasks/shifted.yaml"], "ood_tasks": []})
     elif case == "bad_name":
         _yaml(suite, {**data, "name": "my suite!"})
+    elif case == "ambiguous_model":
+        model = "convnext_tiny"  # timm and open_clip both know it
+    elif case == "unreachable_weights":
+        model, fast = "resnet18", FAST[2:]  # pretrained weights asked for, none downloadable here
     root = tmp_path / "out"
-    rc = main(["evaluate", "--model", "tinyresnet", "--method", "lp", "--suite", str(suite),
-               "--root", str(root), *FAST])
+    rc = main(["evaluate", "--model", model, "--method", "lp", "--suite", str(suite),
+               "--root", str(root), *fast])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2
     assert len(err) == 1 and err[0].startswith("nmlbench: error:") and "Traceback" not in err[0]
