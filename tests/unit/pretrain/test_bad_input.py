@@ -82,6 +82,6 @@ def test_paper_presets_resolve(tmp_path):
 
     names = {n: run_name(load_pretrain_config(n, None, [])) for n in PRESETS.names()}
     assert names["resnet50-in1k"] == "resnet50.imagenet1k_clean_s0"  # rate 0 of a {rate} pattern: no manifest
-    assert names["clip-vitb16-cc12m-yfcc15m"] == "clip_vit_b16.cc12m-yfcc15m_cap0_s0"
+    assert names["clip-vitb16-cc12m-yfcc15m"] == "clip_vit_b16.cc12m-yfcc15m_clean_s0"
     assert load_pretrain_config("clip-vitb16-cc12m-yfcc15m", None, []).optim.stop_epoch == 16
     assert Path(PRESETS.get("mini-vit")).is_file()
