@@ -71,3 +71,12 @@ def test_run_bad_input(args: list[str], message: str, capsys: pytest.CaptureFixt
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_run_wandb_missing_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                       tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb -> ImportError
+    assert main(["run", "--root", str(tmp_path), "--wandb", "p"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install wandb" in err and err.count("\n") == 1
+    assert not any(tmp_path.iterdir())

@@ -22,3 +22,13 @@ def test_evaluate_tensorboard_per_cell_same_keys(fake_tasks, tmp_path: Path) -> 
     a, b = (sorted(p.name for p in (tmp_path / d / "results" / "toys").glob("*.json")) for d in "ab")
     assert a == b and len(a) == 4  # tracking is not part of a result's key
     assert {f"{r}.json" for r in runs} <= set(a)  # named after the cell's ID record
+
+
+def test_evaluate_wandb_missing_is_one_line(fake_tasks, tmp_path: Path, monkeypatch, capsys) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb -> ImportError
+    assert main(_argv(tmp_path, "--wandb", "p")) == 2
+    err = capsys.readouterr().err
+    assert "pip install wandb" in err and err.count("\n") == 1
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
