@@ -102,7 +102,7 @@ def execute(plan: Plan, opts: StudyOptions, root: Path) -> tuple[list[Path], flo
     names = [Path(c).name for c in plan.ckpts]
     progress = StudyProgress(names, sum(map(len, plan.evaluation)))
     if workers <= 1:
-        tracking.set_progress_sink(progress.report)
+        tracking.set_progress_sink(lambda *msg: (progress.report(*msg), progress.refresh()))
         try:
             for name, cfg in zip(names, plan.pretrain, strict=True):
                 _pretrain_one(cfg, str(root), opts.data_root)
