@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import os
 import secrets
 import time
@@ -57,6 +58,8 @@ def from_args(args: argparse.Namespace, root: str | Path | None) -> TrackOptions
         if not project.strip():
             raise UserError("--wandb needs a project name, e.g. --wandb nmlbench")
         require_wandb()
+    if tb is not None and importlib.util.find_spec("tensorboard") is None:  # a dependency, unless left out
+        raise UserError("--tensorboard: the tensorboard package is not installed; `pip install tensorboard`")
     base = output_root(root)
     tb_dir = None if tb is None else str(Path(tb or base / "tb").resolve())
     return TrackOptions(tb_dir, project, str(base.resolve()) if project else None)
