@@ -20,7 +20,6 @@ TINY_EVAL = ("lp.epochs=2", "nmtune.epochs=2", "nmtune.views=1")
 
 def test_study_end_to_end_resumes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import nmlbench.mini
-
     from nmlbench.study import run as study_run
 
     up = fakes.make_upstream()
