@@ -9,6 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
+from nmlbench import tracking
 from nmlbench.errors import UserError
 
 EPILOG = """examples:
@@ -64,6 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="torch CPU threads (default: torch's; use 1 when other jobs share the cores)",
     )
+    tracking.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -75,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from nmlbench.eval.run import EvalOptions, evaluate
     from nmlbench.eval.summary import summary_table
 
+    track = tracking.from_args(args, args.root)  # curves only: never part of a result's key
     try:
         seeds = [int(s) for s in _split(args.seeds)]
     except ValueError:
@@ -96,7 +99,10 @@ def run(args: argparse.Namespace) -> int:
         download=args.download,
         launcher=args.launcher,
     )
-    paths = evaluate(_split(args.model), _split(args.method), args.suite, seeds or [0], args.root, options)
+    with tracking.activated(track):
+        paths = evaluate(
+            _split(args.model), _split(args.method), args.suite, seeds or [0], args.root, options
+        )
     records = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
     print(summary_table(records))
     return 0

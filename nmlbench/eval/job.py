@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nmlbench import tracking
 from nmlbench.errors import UserError
 from nmlbench.eval.config import EvalConfig, method_config_dict
 from nmlbench.eval.metrics import compute_metrics, prediction_flags
@@ -128,7 +129,8 @@ def fit_and_record(
     device = data.backbone.device
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    fitted = tuner.fit(route(tuner, data), seed)
+    with tracking.cell(f"{paths[0].parent.name}/{paths[0].stem}"):  # curves named by the first record
+        fitted = tuner.fit(route(tuner, data), seed)
     frozen = 0 if tuner.consumes == "images" else sum(p.numel() for p in data.backbone.encoder.parameters())
     method_block = {
         "name": method,

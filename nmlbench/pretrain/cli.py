@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from nmlbench import tracking
 from nmlbench.launch import LAUNCHERS, run_jobs
 from nmlbench.models.zoo import resolve_model
 from nmlbench.paths import output_root
@@ -22,6 +23,7 @@ EPILOG = """examples:
   nmlbench pretrain --noise 0,10,30%                     # a sweep: one run (checkpoint) per rate
   nmlbench pretrain --preset mini-clip --noise 0,10,30%  # tiny CLIP, 0/10/30 % swapped captions
   nmlbench pretrain --model resnet18 --set optim.epochs=2 --noise 5%
+  nmlbench pretrain --noise 10% --tensorboard             # curves: tensorboard --logdir nmlbench-out/tb
   nmlbench pretrain --preset resnet50-in1k --noise 0,5,10,20,30% --launcher slurm \\
       --set data.path=/datasets/imagenet/train --set slurm.partition=gpu
   nmlbench pretrain --list-presets
@@ -72,6 +74,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--out", help="output root (default: $NMLBENCH_ROOT or ./nmlbench-out)")
     p.add_argument("--data-root", help="dataset root (default: $NMLBENCH_DATA or ~/.cache/nmlbench/data)")
     p.add_argument("--list-presets", action="store_true", help="print the built-in presets and exit")
+    tracking.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -115,17 +118,19 @@ def run(args: argparse.Namespace) -> int:
             first = PRESETS.get(name).read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
             print(f"{name:28s} {first}")
         return 0
+    track = tracking.from_args(args, args.out)
     configs = build_configs(args)
     root = output_root(args.out)
     job = PretrainJob(str(root), args.data_root, args.resume)
-    paths = run_jobs(
-        job,
-        configs,
-        launcher=args.launcher,
-        folder=root / "jobs" / "pretrain",
-        slurm=configs[0].slurm,
-        name="nmlbench-pretrain",
-    )
+    with tracking.activated(track):  # the environment carries it to launched jobs, never the config
+        paths = run_jobs(
+            job,
+            configs,
+            launcher=args.launcher,
+            folder=root / "jobs" / "pretrain",
+            slurm=configs[0].slurm,
+            name="nmlbench-pretrain",
+        )
     for path in paths:
         print(Path(path))
     return 0

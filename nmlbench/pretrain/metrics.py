@@ -1,4 +1,5 @@
-"""Training metrics: rows to metrics.jsonl on rank 0, and corrupt-sample accounting on every rank."""
+"""Training metrics: rows to metrics.jsonl (and TensorBoard / W&B when asked for) on rank 0, step
+progress for a parent process, and corrupt-sample accounting on every rank."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nmlbench import tracking
+from nmlbench.config import to_dict
 from nmlbench.errors import UserError
 from nmlbench.io import atomic_path
 
@@ -14,14 +17,25 @@ from nmlbench.io import atomic_path
 class Metrics:
     """Step/epoch metrics to metrics.jsonl (rank 0); corrupt-sample accounting on every rank."""
 
-    def __init__(self, run: Any, pos: dict[str, Any]) -> None:
+    def __init__(self, run: Any, pos: dict[str, Any], total: int) -> None:
         self.run, self.skipped, self.seen = run, pos["skipped"], pos["seen"]
         self.path = run.work / "metrics.jsonl"
         self.t0, self.n0 = time.perf_counter(), 0
+        name = run.meta["name"]
         if run.info.is_main:
             run.work.mkdir(parents=True, exist_ok=True)
             _truncate_jsonl(self.path, pos["step"])
+        # curves' global step = training step, so a resumed run continues its curve
+        main = run.info.is_main
+        self.curves = tracking.open_curves("pretrain", name if main else None, pos["step"], run.work,
+                                           to_dict(run.cfg) if main else None)
+        self.advance = tracking.StepReporter(name if main else "", pos["step"], total)
         self.lines: list[str] = []
+
+    @property
+    def reports_progress(self) -> bool:
+        """True when a parent process shows this run's steps (its own progress bar is then off)."""
+        return self.advance.sink is not None
 
     def count(self, n_ok: int, n_bad: int) -> None:
         self.seen += n_ok + n_bad
@@ -54,6 +68,8 @@ class Metrics:
             **extra,
         }
         self.lines.append(json.dumps(row, sort_keys=True))
+        if self.curves.enabled:
+            self.curves.log({f"train/{k}": v for k, v in row.items() if k != "step"}, row["step"])
         self.t0, self.n0 = time.perf_counter(), 0
         if len(self.lines) >= 20:
             self.flush()
@@ -63,6 +79,11 @@ class Metrics:
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write("\n".join(self.lines) + "\n")
         self.lines = []
+        self.curves.flush()  # at every interval checkpoint: curves up to it survive a kill -9
+
+    def close(self) -> None:
+        self.flush()
+        self.curves.close()
 
 
 def _truncate_jsonl(path: Path, step: int) -> None:

@@ -297,7 +297,7 @@ def unwrapped(run: Run) -> torch.nn.Module:
 def _train(run: Run, pos: dict[str, Any]) -> None:
     cfg, o = run.cfg, run.cfg.optim
     total = run.steps_per_epoch * (o.stop_epoch or o.epochs)
-    step, metrics = pos["step"], Metrics(run, pos)
+    step, metrics = pos["step"], Metrics(run, pos, total)
     augment = tensor_transform(
         image_size(cfg),
         model_spec(cfg).mean,
@@ -307,7 +307,8 @@ def _train(run: Run, pos: dict[str, Any]) -> None:
         cfg.aug.color_jitter,
     )
     labels = run.targets.labels if run.targets.labels is not None else run.targets.captions
-    quiet = {} if run.info.is_main else {"disable": True}  # rank 0 keeps tqdm's own TQDM_DISABLE handling
+    # rank 0 keeps tqdm's own TQDM_DISABLE handling; a parent showing the steps (nmlbench run) turns it off
+    quiet = {} if run.info.is_main and not metrics.reports_progress else {"disable": True}
     bar = tqdm(total=total, initial=step, desc=run.meta["name"], unit="step", **quiet)
     run.model.train()
     while step < total:
@@ -321,10 +322,11 @@ def _train(run: Run, pos: dict[str, Any]) -> None:
                 metrics.log(step, epoch, loss, extra)
             step += 1
             bar.update(1)
+            metrics.advance(step)
             if step % cfg.ckpt_every_steps == 0 and step < total:
                 _save_interval(run, step, metrics)
     bar.close()
-    metrics.flush()
+    metrics.close()
     run.meta["corrupt_skipped"] = metrics.skipped
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from nmlbench import tracking
 from nmlbench.errors import UserError
 from nmlbench.io import write_text
 from nmlbench.paths import output_root
@@ -18,6 +19,7 @@ EPILOG = """examples:
   nmlbench run                                        # the mini study, under 10 minutes on 2 cores
   nmlbench run --noise 0,5,10,20,30% --seeds 0,1      # a finer sweep, two tuning seeds
   nmlbench run --methods lp,mlp,nmtune --preset mini-clip
+  nmlbench run --tensorboard                          # curves: tensorboard --logdir nmlbench-out/tb
 Run the same command again after an interruption: finished manifests, checkpoints and results are reused.
 """
 
@@ -46,6 +48,7 @@ def add_parser(subparsers: Any) -> None:
                    help="override an evaluation config value (repeatable)")
     p.add_argument("--root", help="output root (default: $NMLBENCH_ROOT or ./nmlbench-out)")
     p.add_argument("--data-root", help="dataset root (default: $NMLBENCH_DATA or ~/.cache/nmlbench/data)")
+    tracking.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -60,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
         root=args.root, data_root=args.data_root)
     if args.workers < 0:
         raise UserError("--workers must be >= 0 (0: one per core)")
-    _, table = run_study(opts)
+    track = tracking.from_args(args, args.root)
+    with tracking.activated(track):  # reaches the worker processes; never part of a key
+        _, table = run_study(opts)
     print(table)
     out = output_root(args.root) / "study" / f"{args.suite}-summary.txt"
     write_text(out, table + "\n")

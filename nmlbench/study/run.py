@@ -4,6 +4,9 @@ Work goes to one process pool (one torch thread per worker: on a 2-core machine 
 processes beat one 2-thread process). The evaluation jobs of a checkpoint are queued as soon as its
 pretraining finishes, so no core idles while the last run trains. Every stage skips finished work,
 so an interrupted study resumes where it stopped when the same command is run again.
+
+Progress shows the stages (study/progress.py): workers send their pretraining step counts to this
+process through a queue, finished evaluation jobs are counted here.
 """
 from __future__ import annotations
 
@@ -11,13 +14,15 @@ import logging
 import multiprocessing as mp
 import os
 import time
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nmlbench import tracking
 from nmlbench.paths import output_root
 from nmlbench.rates import rate_tag
+from nmlbench.study.progress import StudyProgress
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +54,13 @@ class Plan:
     evaluation: list[list[Any]]  # nmlbench.eval.run.Job lists, one list per checkpoint
 
 
-def _worker_init() -> None:
+def _worker_init(progress: Any = None) -> None:
     os.environ["TQDM_DISABLE"] = "1"  # per-run bars from parallel workers would interleave
     import torch
 
     torch.set_num_threads(1)
+    if progress is not None:  # pretraining runs report (name, step, total, resumed at) to the parent
+        tracking.set_progress_sink(lambda *msg: progress.put(msg))
 
 
 def _pretrain_one(cfg: Any, root: str, data_root: str | None) -> str:
@@ -87,37 +94,67 @@ def make_plan(opts: StudyOptions, root: Path) -> Plan:
 
 def execute(plan: Plan, opts: StudyOptions, root: Path) -> tuple[list[Path], float]:
     """Run the plan; returns the record paths (in plan order) and the pretraining wall time."""
-    from tqdm import tqdm
-
     from nmlbench.eval.run import run_job
     from nmlbench.mini import load_upstream
 
     load_upstream(opts.data_root)  # generate the mini data once, before workers could race for it
     t0 = time.perf_counter()
     workers = opts.workers or (os.cpu_count() or 1)
+    names = [Path(c).name for c in plan.ckpts]
+    progress = StudyProgress(names, sum(map(len, plan.evaluation)))
     if workers <= 1:
-        for cfg in plan.pretrain:
-            _pretrain_one(cfg, str(root), opts.data_root)
+        tracking.set_progress_sink(lambda *msg: (progress.report(*msg), progress.refresh()))
+        try:
+            for name, cfg in zip(names, plan.pretrain, strict=True):
+                _pretrain_one(cfg, str(root), opts.data_root)
+                progress.run_finished(name)
+                progress.refresh()
+        finally:
+            tracking.set_progress_sink(None)
         t_pre = time.perf_counter() - t0
-        return [Path(p) for jobs in plan.evaluation for j in jobs for p in run_job(j)], t_pre
-    total = len(plan.pretrain) + sum(map(len, plan.evaluation))
-    bar = tqdm(total=total, desc="study", unit="job")
+        progress.jobs_queued()
+        records = []
+        for j in (j for jobs in plan.evaluation for j in jobs):
+            records += [Path(p) for p in run_job(j)]
+            progress.job_done()
+            progress.refresh()
+        progress.close()
+        return records, t_pre
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+    queue = ctx.Queue()
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(queue,)) as pool:
         pre: dict[Future, int] = {pool.submit(_pretrain_one, c, str(root), opts.data_root): i
                                   for i, c in enumerate(plan.pretrain)}
         evals: list[list[Future]] = [[] for _ in plan.pretrain]
-        for fut in as_completed(pre):
-            fut.result()  # a failed pretraining run stops the study here, with its own error
-            bar.update()
-            i = pre[fut]
-            evals[i] = [pool.submit(run_job, j) for j in plan.evaluation[i]]
-            for f in evals[i]:
-                f.add_done_callback(lambda _: bar.update())
-        t_pre = time.perf_counter() - t0
+        pending, t_pre = set(pre), 0.0
+        while pending:
+            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            _drain(queue, progress)
+            for fut in done:
+                if fut not in pre:
+                    progress.job_done()  # its error, if any, is raised below with the others'
+                    continue
+                fut.result()  # a failed pretraining run stops the study here, with its own error
+                i = pre[fut]
+                progress.run_finished(names[i])
+                evals[i] = [pool.submit(run_job, j) for j in plan.evaluation[i]]
+                pending |= set(evals[i])
+                progress.jobs_queued()
+                t_pre = time.perf_counter() - t0
+            progress.refresh()
         records = [Path(p) for futs in evals for f in futs for p in f.result()]
-    bar.close()
+    progress.close()
     return records, t_pre
+
+
+def _drain(queue: Any, progress: StudyProgress) -> None:
+    import queue as q
+
+    while True:
+        try:
+            progress.report(*queue.get_nowait())
+        except q.Empty:
+            return
 
 
 def run_study(opts: StudyOptions) -> tuple[list[Path], str]:

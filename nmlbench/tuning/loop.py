@@ -1,4 +1,8 @@
-"""One training loop for every tuner: AdamW, per-step cosine to 0, best-val or last-epoch selection."""
+"""One training loop for every tuner: AdamW, per-step cosine to 0, best-val or last-epoch selection.
+
+Per-epoch train loss, val top-1 and learning rate go to TensorBoard / W&B when asked for
+(`nmlbench evaluate --tensorboard`), one run per evaluation cell (nmlbench.tracking.cell).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import torch
 from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 from tqdm.auto import tqdm
+
+from nmlbench import tracking
 
 
 @dataclass(frozen=True)
@@ -82,20 +88,24 @@ def run_training(
     best: tuple[float, int, list | None] = (-1.0, 0, None)
     val = -1.0
     bar = tqdm(range(sched.epochs), desc=desc, leave=False)
+    curves = tracking.open_curves("tune", tracking.current_cell(), config={"method": desc, **vars(sched)})
     for epoch in bar:
         for m in modules:
             m.train()
         if frozen is not None:
             train_adapters_only(frozen)
-        last = _epoch(opt, lr_sched, step, torch.randperm(n_train, generator=gen), sched.batch_size)
+        lr = opt.param_groups[0]["lr"]
+        loss = _epoch(opt, lr_sched, step, torch.randperm(n_train, generator=gen), sched.batch_size)
         for m in modules:
             m.eval()
         with torch.no_grad():
             val = evaluate()
-        bar.set_postfix(loss=f"{last.item():.3f}", val=f"{val:.1f}")
+        bar.set_postfix(loss=f"{loss:.3f}", val=f"{val:.1f}")
+        curves.log({"tune/train_loss": loss, "tune/val_top1": val, "tune/lr": lr}, epoch + 1)
         if val > best[0]:  # weights are copied only when they may be restored
             keep = sched.selection == "best_val"
             best = (val, epoch + 1, [copy.deepcopy(m.state_dict()) for m in modules] if keep else None)
+    curves.close()
     if best[2] is not None and best[1] != sched.epochs:
         for m, state in zip(modules, best[2], strict=True):
             m.load_state_dict(state)
@@ -133,17 +143,18 @@ def _epoch(
     step: Callable[[torch.Tensor], torch.Tensor],
     perm: torch.Tensor,
     batch_size: int,
-) -> torch.Tensor:
-    """One pass over `perm` in batches; returns the last batch's loss (for the progress bar)."""
-    last = torch.zeros(())
+) -> float:
+    """One pass over `perm` in batches; returns the mean batch loss (progress bar and curves)."""
+    total, n = torch.zeros(()), 0
     for start in range(0, len(perm), batch_size):
         idx = perm[start : start + batch_size]
         if len(idx) < 2:  # BatchNorm and covariance terms need two rows
             continue
         loss = step(idx)
-        last = loss.detach()
+        # summed on the loss's device: one host sync per epoch, not per step
+        total, n = (loss.detach().float() if n == 0 else total + loss.detach().float()), n + 1
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         lr_sched.step()
-    return last
+    return float(total) / max(n, 1)

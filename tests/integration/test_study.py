@@ -20,12 +20,24 @@ TINY_EVAL = ("lp.epochs=2", "nmtune.epochs=2", "nmtune.views=1")
 
 def test_study_end_to_end_resumes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import nmlbench.mini
+    from nmlbench.study import run as study_run
 
     up = fakes.make_upstream()
     monkeypatch.setattr(nmlbench.mini, "load_upstream", lambda data_dir=None, seed=0, progress=False: up)
+    shown: list[list[str]] = []
+
+    class Watched(study_run.StudyProgress):
+        def close(self) -> None:
+            shown.append(self.lines())
+            super().close()
+
+    monkeypatch.setattr(study_run, "StudyProgress", Watched)
     opts = StudyOptions(rates=(0.0, 0.3), methods=("lp", "nmtune"), tasks=("mini-objects", "mini-objects-sketch"),
                         workers=1, pretrain_overrides=TINY_PRETRAIN, eval_overrides=TINY_EVAL, root=str(tmp_path))
     records, table = run_study(opts)
+    # the progress shows the stages: 2 runs x 4 steps reported by pretraining, then 2 evaluation jobs
+    assert shown[0][0].startswith("pretraining") and "8/8 steps" in shown[0][0] and "done in" in shown[0][0]
+    assert shown[0][1].startswith("evaluation") and "2/2 jobs" in shown[0][1] and "done in" in shown[0][1]
     # 2 checkpoints x 2 methods x (1 ID + 1 OOD task) x 1 seed
     assert len(records) == 8 and all(p.is_file() for p in records)
     recs = [json.loads(p.read_text()) for p in records]
@@ -70,4 +82,13 @@ def test_run_bad_input(args: list[str], message: str, capsys: pytest.CaptureFixt
     assert main(["run", "--root", str(tmp_path), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_run_wandb_missing_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                       tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb -> ImportError
+    assert main(["run", "--root", str(tmp_path), "--wandb", "p"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install wandb" in err and err.count("\n") == 1
     assert not any(tmp_path.iterdir())
