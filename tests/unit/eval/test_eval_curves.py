@@ -17,7 +17,7 @@ def _argv(root: Path, *extra: str) -> list[str]:
 def test_evaluate_tensorboard_per_cell_same_keys(fake_tasks, tmp_path: Path) -> None:
     assert main(_argv(tmp_path / "a", "--tensorboard", str(tmp_path / "curves"))) == 0
     runs = sorted(p.name for p in (tmp_path / "curves" / "tune" / "toys").iterdir())
-    assert len(runs) == 2 and all("__lp__toy__" in r for r in runs)  # one per (model, method, task, seed)
+    assert len(runs) == 2 and all("__lp__toy-" in r for r in runs)  # one per (model, method, task, seed)
     assert main(_argv(tmp_path / "b")) == 0
     a, b = (sorted(p.name for p in (tmp_path / d / "results" / "toys").glob("*.json")) for d in "ab")
     assert a == b and len(a) == 4  # tracking is not part of a result's key
