@@ -16,8 +16,8 @@ whether it lies inside the reference's seed range; the NMTune−MLP gap (per see
 both) under each protocol; backbone work (images through the frozen backbone, val/test included)
 and wall time relative to the reference and to LP. Markdown on stdout, all numbers in `--out`.
 
-    python benchmarks/fast_vs_reference.py --quick                  # CPU smoke run, ~1-2 min
-    python benchmarks/fast_vs_reference.py --out fvr.json           # the default (CPU: ~10 min)
+    python benchmarks/fast_vs_reference.py --quick                  # CPU smoke run, ~2 min
+    python benchmarks/fast_vs_reference.py --out fvr.json           # the default (CPU: ~10 CPU-min)
     python benchmarks/fast_vs_reference.py --device cuda --n-train 5000 --epochs 30 --pretrain-epochs 15
 """
 
