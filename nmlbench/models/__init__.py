@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from nmlbench.models.info import read_checkpoint_info as read_checkpoint_info
 from nmlbench.models.load import AugmentConfig as AugmentConfig
 from nmlbench.models.load import Backbone as Backbone
 from nmlbench.models.load import PooledEncoder as PooledEncoder
 from nmlbench.models.load import load_backbone as load_backbone
-from nmlbench.models.load import read_checkpoint_info as read_checkpoint_info
 from nmlbench.models.refs import ModelIdentity as ModelIdentity
 from nmlbench.models.refs import fetch_weights as fetch_weights
 from nmlbench.models.refs import model_identity as model_identity

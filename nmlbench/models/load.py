@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -33,10 +32,8 @@ from torchvision import transforms as T
 from nmlbench.errors import UserError
 from nmlbench.io import sha256_file
 from nmlbench.models import zoo
+from nmlbench.models.info import read_checkpoint_info
 from nmlbench.models.refs import FIX_RANDOM, ModelIdentity, ModelRef, identity_of, parse_ref, quiet_open_clip
-
-CHECKPOINT_FORMAT = "nmlbench-checkpoint"
-CHECKPOINT_SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -375,31 +372,6 @@ def _backbone(
     prov = dict(ident.block, checkpoint_sha256=digest, image_size=size)
     meta = dict(meta, key=key, provenance=prov)
     return Backbone(model, library=mref.library, arch=mref.arch, name=ident.name, ref=mref.ref, meta=meta)
-
-
-def read_checkpoint_info(path: str | Path) -> dict[str, Any]:
-    """checkpoint.json of a nmlbench checkpoint dir, validated; UserError on another format/schema."""
-    path = Path(path)
-    meta = path / "checkpoint.json"
-    if not meta.is_file() or not (path / "model.safetensors").is_file():
-        raise UserError(
-            f"{path} is not a nmlbench checkpoint (needs checkpoint.json and model.safetensors); "
-            "pass a directory written by `nmlbench pretrain`"
-        )
-    try:
-        info = json.loads(meta.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise UserError(f"{meta}: not valid JSON; re-run `nmlbench pretrain` for this checkpoint") from None
-    if info.get("format") != CHECKPOINT_FORMAT:
-        raise UserError(f"{meta}: format {info.get('format')!r} is not {CHECKPOINT_FORMAT!r}")
-    if info.get("schema_version") != CHECKPOINT_SCHEMA_VERSION:
-        raise UserError(
-            f"{meta}: checkpoint schema_version {info.get('schema_version')!r}, this nmlbench reads "
-            f"{CHECKPOINT_SCHEMA_VERSION}; use the nmlbench version that wrote it or re-run pretraining"
-        )
-    if info.get("library") not in ("timm", "open_clip"):
-        raise UserError(f"{meta}: library {info.get('library')!r} must be 'timm' or 'open_clip'")
-    return info
 
 
 def _weights_digest(model: nn.Module) -> str:

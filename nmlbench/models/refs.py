@@ -327,7 +327,7 @@ def identity_of(
 
 def _checkpoint_identity(mref: ModelRef, size: int | None) -> ModelIdentity:
     from nmlbench.io import sha256_file
-    from nmlbench.models.load import read_checkpoint_info
+    from nmlbench.models.info import read_checkpoint_info
 
     path = Path(mref.path or "")
     info = read_checkpoint_info(path)
