@@ -96,11 +96,6 @@ def load_task_data(job: Any, api: Any) -> tuple[Any, Any, Any, list[tuple[Any, A
     return train_spec, train, val, report
 
 
-def check_task_data(job: Any, api: Any) -> None:
-    """Read and check every split a job will use (bad labels, missing files) without a backbone."""
-    load_task_data(job, api)
-
-
 def open_task_data(job: Any, backbone: Any, cfg: EvalConfig) -> TaskData:
     from nmlbench.eval.run import tasks_api
 

@@ -29,7 +29,7 @@ from nmlbench.eval.config import (
 )
 from nmlbench.eval.job import fit_and_record, open_task_data
 from nmlbench.io import write_text
-from nmlbench.models import fetch_weights, load_backbone, model_identity
+from nmlbench.models import check_models, load_backbone, model_identity
 from nmlbench.results.io import is_complete, make_run_id, record_path, safe_name
 from nmlbench.tuning import TUNERS
 
@@ -77,16 +77,9 @@ def resolve_suite(suite: str | None) -> Any:
     return tasks_api().get_suite(suite) if suite and suite != "custom" else None
 
 
-def suite_label(suite: str | None) -> str:
-    """The results folder of a suite: a built-in name, a user suite's name + short key, or 'custom'."""
-    s = resolve_suite(suite)
-    return "custom" if s is None else getattr(s, "label", s.name)
-
-
-def resolve_tasks(suite: str | None, tasks: tuple[str, ...]) -> list[Any]:
-    """Task specs for a suite and/or explicit tasks (names or YAML paths), in a stable order."""
+def resolve_tasks(s: Any, tasks: tuple[str, ...]) -> list[Any]:
+    """Task specs for a suite (`resolve_suite`'s result) and/or explicit tasks (names or YAML paths)."""
     api = tasks_api()
-    s = resolve_suite(suite)
     specs = [api.get_task(t) for t in (*s.id_tasks, *s.ood_tasks)] if s is not None else []
     if tasks:
         wanted = [api.get_task(t) for t in tasks]
@@ -95,7 +88,7 @@ def resolve_tasks(suite: str | None, tasks: tuple[str, ...]) -> list[Any]:
             missing = [t for t, w in zip(tasks, wanted, strict=True) if w.key not in keys]
             if missing:
                 raise UserError(
-                    f"task(s) {', '.join(missing)} are not in suite {suite!r}; drop --suite or the task"
+                    f"task(s) {', '.join(missing)} are not in suite {s.name!r}; drop --suite or the task"
                 )
         specs = wanted
     if not specs:
@@ -117,11 +110,13 @@ def plan_jobs(
     is found again wherever the job runs.
     """
     api = tasks_api()
+    s = resolve_suite(suite)  # read once: the task list and the results folder both come from it
     groups: dict[str, list[str]] = {}
-    for spec in resolve_tasks(suite, options.tasks):
+    for spec in resolve_tasks(s, options.tasks):
         train = api.resolve_train_task(spec).ref if spec.domain == "ood" else spec.ref
         groups.setdefault(train, []).append(spec.ref)
-    label = suite_label(suite)
+    # results folder: a built-in suite's name, a user suite's name + short key, or 'custom'
+    label = "custom" if s is None else getattr(s, "label", s.name)
     return [
         Job(m, train, tuple(refs), tuple(methods), tuple(seeds), label, root, options)
         for m in models
@@ -131,7 +126,7 @@ def plan_jobs(
 
 def preflight(jobs: list[Job]) -> None:
     """Load every split the jobs will read and check its labels, before anything is written."""
-    from nmlbench.eval.job import check_task_data
+    from nmlbench.eval.job import load_task_data
 
     api = tasks_api()
     done: set[str] = set()
@@ -139,7 +134,7 @@ def preflight(jobs: list[Job]) -> None:
         if job.train_task in done:
             continue
         done.add(job.train_task)
-        check_task_data(job, api)
+        load_task_data(job, api)  # raises on a missing file or a label out of range
 
 
 def run_job(job: Job) -> list[str]:
@@ -189,13 +184,6 @@ def model_label(ref: str, cfg: EvalConfig) -> str:
     return f"{ident.name}-{ident.key[:8]}"
 
 
-def check_models(models: list[str], cfg: EvalConfig) -> None:
-    """Every model reference resolved, and library weights found or fetched, before any write."""
-    for ref in models:
-        model_identity(ref, cfg.pretrained, cfg.image_size)
-        fetch_weights(ref, cfg.pretrained)
-
-
 def config_key(cfg: EvalConfig, tuner: Any) -> str:
     return stable_key(method_config_dict(cfg, tuner.config_key, tuner.consumes))
 
@@ -241,7 +229,7 @@ def evaluate(
     )
     root_s = str(output_root(root))
     jobs = plan_jobs(list(models), methods, suite or "custom", list(seeds), root_s, options)
-    check_models(list(models), cfg)
+    check_models(models, cfg.pretrained, cfg.image_size)
     preflight(jobs)  # every task's data read and checked: bad input writes nothing
     if options.launcher == "none":
         results = [run_job(j) for j in tqdm(jobs, desc="evaluate", unit="job")]

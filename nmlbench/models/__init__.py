@@ -8,5 +8,6 @@ from nmlbench.models.load import Backbone as Backbone
 from nmlbench.models.load import PooledEncoder as PooledEncoder
 from nmlbench.models.load import load_backbone as load_backbone
 from nmlbench.models.refs import ModelIdentity as ModelIdentity
+from nmlbench.models.refs import check_models as check_models
 from nmlbench.models.refs import fetch_weights as fetch_weights
 from nmlbench.models.refs import model_identity as model_identity

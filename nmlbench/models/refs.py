@@ -26,7 +26,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -374,3 +374,11 @@ def _hash(payload: dict[str, Any]) -> str:
 
 def _version(library: str) -> str:
     return str(timm.__version__ if library == "timm" else open_clip.__version__)
+
+
+def check_models(refs: Iterable[str], pretrained: bool | str | None, image_size: int | None) -> None:
+    """Every reference resolved and its library weights found (or fetched) before anything is
+    written: an ambiguous name or unreachable weights fail here, not halfway through a grid."""
+    for ref in refs:
+        model_identity(ref, pretrained, image_size)
+        fetch_weights(ref, pretrained)

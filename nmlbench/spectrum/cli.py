@@ -68,8 +68,9 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from nmlbench.models import check_models
     from nmlbench.spectrum.metrics import analyse
-    from nmlbench.spectrum.run import SpectrumOptions, attach, check_models, check_tasks, run_spectrum
+    from nmlbench.spectrum.run import SpectrumOptions, attach, check_tasks, run_spectrum
 
     opts = SpectrumOptions(
         centring=args.centring,
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         tasks += list(suite.id_tasks) + list(suite.ood_tasks)
     if not tasks:
         raise UserError("pass --task T (repeatable) or --suite S")
-    check_models(args.model, opts)  # all resolved, read and checked before anything is written
+    check_models(args.model, opts.pretrained, opts.image_size)  # all checked before anything is written
     tasks = check_tasks(tasks, opts)
     if args.attach and not args.attach.is_dir():
         raise UserError(f"--attach {args.attach} is not a folder of result records; pass results/<suite>")

@@ -57,15 +57,6 @@ def _test_split(task: str, opts: SpectrumOptions) -> tuple[Any, Any, Any]:
     return spec, split, train
 
 
-def check_models(models: Sequence[str], opts: SpectrumOptions) -> None:
-    """Every model reference resolved and its weights found before anything is written."""
-    from nmlbench.models import fetch_weights, model_identity
-
-    for ref in models:
-        model_identity(ref, opts.pretrained, opts.image_size)
-        fetch_weights(ref, opts.pretrained)
-
-
 def check_tasks(tasks: Sequence[str], opts: SpectrumOptions) -> list[str]:
     """Every task resolved and its test split read before anything is written; returns unique refs."""
     refs: dict[str, str] = {}
@@ -86,7 +77,7 @@ def extract_test_features(model_ref: str, task: str, opts: SpectrumOptions) -> F
     x = store.eval_features(split, split_ref(spec.label, spec.version, "test", split))
     return Features(
         x.numpy(),
-        {**backbone.provenance, "key": backbone.provenance.get("key") or backbone.key},
+        dict(backbone.provenance),
         {**spec.record_block(train), "split": "test"},
     )
 
