@@ -56,8 +56,7 @@ def recipe_name(cfg: PretrainConfig, meta: dict[str, Any] | None = None) -> str:
         return (
             _UNSAFE.sub("-", str(meta.get("recipe") or _derived_recipe(cfg))).strip("-.+")[:100] or "recipe"
         )
-    sweep_clean = cfg.noise.rate == 0 and "{rate}" in (cfg.data.manifest or "")
-    if cfg.data.source != "mini" and (not cfg.data.manifest or sweep_clean):
+    if cfg.data.source != "mini" and (not cfg.data.manifest or _sweep_clean(cfg)):
         return CLEAN  # locate_manifest refuses rate > 0 without a manifest
     return _derived_recipe(cfg)
 
@@ -94,6 +93,11 @@ def _noise_api() -> Any:
     return importlib.import_module("nmlbench.noise")
 
 
+def _sweep_clean(cfg: PretrainConfig) -> bool:
+    """The 0 % run of a sweep pattern (`{rate}` in data.manifest): clean unless a 0 % manifest exists."""
+    return cfg.noise.rate == 0 and "{rate}" in (cfg.data.manifest or "")
+
+
 def _configured_manifest(cfg: PretrainConfig, root: str | Path | None) -> Path | None:
     """`data.manifest` with {rate} and {seed} filled in, under the output root when relative.
 
@@ -107,7 +111,7 @@ def _configured_manifest(cfg: PretrainConfig, root: str | Path | None) -> Path |
     )
     path = Path(text).expanduser()
     path = path if path.is_absolute() else output_root(root) / path
-    if cfg.noise.rate == 0 and "{rate}" in cfg.data.manifest and not path.is_file():
+    if _sweep_clean(cfg) and not path.is_file():
         return None
     return path
 
