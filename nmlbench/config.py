@@ -127,10 +127,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"config file {path} does not exist; pass the path of a YAML file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); fix the syntax") from None
+    data = _parse_yaml(path)
     if not isinstance(data, dict):
         raise UserError(f"{path}: the top level must be a mapping of keys to values")
     includes = data.pop("include", None)
@@ -140,12 +137,24 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
             inc_path = (path.parent / inc).resolve()
             if not inc_path.is_file():
                 raise UserError(f"{path}: include {inc!r} not found at {inc_path}")
-            inc_data = yaml.safe_load(inc_path.read_text(encoding="utf-8")) or {}
+            inc_data = _parse_yaml(inc_path)
+            if not isinstance(inc_data, dict):
+                raise UserError(f"{inc_path}: the top level must be a mapping of keys to values")
             if "include" in inc_data:
                 raise UserError(f"{inc_path}: nested include is not supported; include one level only")
             merged = deep_merge(merged, inc_data)
         data = deep_merge(merged, data)
     return data
+
+
+def _parse_yaml(path: Path) -> Any:
+    """One YAML file's content; bad bytes or bad syntax are one line naming the file."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 (byte {e.start}); save the file as UTF-8") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); fix the syntax") from None
 
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

@@ -150,3 +150,13 @@ def test_bad_own_task_input_is_one_line_exit_2_and_writes_nothing(
     assert rc == 2
     assert len(err) == 1 and err[0].startswith("nmlbench: error:") and "Traceback" not in err[0]
     assert not _files(root)
+
+
+def test_a_task_yaml_that_is_not_utf8_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "bin.yaml"
+    bad.write_bytes(b"version: 1\nreader: npz\nnum_classes: 3\nparams: {files: {train: \xff.npz}}\n")
+    root = tmp_path / "out"
+    rc = main(["evaluate", "--model", "tinyresnet", "--method", "lp", "--task", str(bad), "--root", str(root),
+               *FAST])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "not UTF-8" in err[0] and not _files(root)
