@@ -142,8 +142,12 @@ class Backbone:
         return self
 
     def trainable_encoder(self) -> PooledEncoder:
-        """A deep copy with gradients on, for methods that tune the backbone (FT, LoRA)."""
-        enc = copy.deepcopy(self.encoder)
+        """A deep copy with gradients on, for methods that tune the backbone (FT, LoRA).
+
+        Its convolution weights are channels_last: oneDNN's NHWC kernels train the tiny mini ResNet in
+        0.85x the time on CPU (measured, docs/mini-benchmark.md), as on GPUs; nothing else changes.
+        """
+        enc = copy.deepcopy(self.encoder).to(memory_format=torch.channels_last)
         for p in enc.parameters():
             p.requires_grad_(True)
         return enc

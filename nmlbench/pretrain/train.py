@@ -206,7 +206,7 @@ def _setup(cfg: PretrainConfig, root: Any, data_root: Any, device: torch.device,
         spec, source.num_classes, cfg.optim.label_smoothing, info.rank, info.world_size, image_size(cfg)
     )
     model = obj.model.to(device)
-    if device.type == "cuda" and cfg.channels_last:
+    if cfg.channels_last:  # GPUs and CPUs alike (oneDNN convolutions): see PretrainConfig
         model = model.to(memory_format=torch.channels_last)
     o = cfg.optim
     optimizer = timm.optim.create_optimizer_v2(
@@ -334,7 +334,7 @@ def _step(run: Run, images: torch.Tensor, items: list[Any], step: int) -> tuple[
     cfg = run.cfg
     run.scheduler.step_update(step)
     images = images.to(run.device, non_blocking=True)
-    if run.device.type == "cuda" and cfg.channels_last:
+    if cfg.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     targets = run.objective.targets(items).to(run.device, non_blocking=True)
     bf16 = run.device.type == "cuda" and cfg.precision == "bf16"

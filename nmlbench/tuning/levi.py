@@ -15,7 +15,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from nmlbench.tuning.base import TUNERS, Fitted, ImageData, Tuner, count_params, top1
-from nmlbench.tuning.images import EvalImages, ImageBatches, add_lora, freeze, lora_targets
+from nmlbench.tuning.images import (
+    EvalImages,
+    ImageBatches,
+    add_lora,
+    freeze,
+    lora_targets,
+    merged_lora,
+)
 from nmlbench.tuning.loop import Schedule, check_selection, param_groups, run_training
 
 
@@ -121,7 +128,7 @@ class LEVI(Tuner):
             dims = [t.shape[1] for t in encoder.eval().taps(probe, indices)]
         head = LEVIHead(dims, data.num_classes, cfg).to(data.device)
         batches = ImageBatches(data.train, data.train_transform or bb.train_transform(), data.device)
-        val = EvalImages(data.val, bb.eval_transform(), device=data.device)
+        val = EvalImages.of(data.val, bb.eval_transform(), device=data.device)
 
         def per_tap(x: torch.Tensor) -> torch.Tensor:
             with torch.set_grad_enabled(cfg.lora and torch.is_grad_enabled()):
@@ -132,6 +139,10 @@ class LEVI(Tuner):
             x, y = batches(idx)
             return levi_loss(per_tap(x), y)
 
+        def logits(images: EvalImages) -> torch.Tensor:
+            with merged_lora(encoder):  # no-op without adapters (LEVI)
+                return images.logits(lambda x: per_tap(x).mean(0))
+
         groups = param_groups(
             [(encoder.parameters(), cfg.lr, cfg.weight_decay), (head.parameters(), cfg.lr, cfg.weight_decay)]
         )
@@ -141,7 +152,7 @@ class LEVI(Tuner):
             len(batches.labels),
             Schedule(cfg.epochs, cfg.batch_size, cfg.selection),
             step,
-            lambda: top1(val.logits(lambda x: per_tap(x).mean(0)), val.labels),
+            lambda: top1(logits(val), val.labels),
             gen,
             desc=self.config_key,
             frozen=encoder,
@@ -149,8 +160,7 @@ class LEVI(Tuner):
         trainable, total = count_params(encoder, head)
 
         def predict(split: object) -> object:
-            images = EvalImages(split, bb.eval_transform(), device=data.device)
-            return images.logits(lambda x: per_tap(x).mean(0)).numpy()
+            return logits(EvalImages.of(split, bb.eval_transform(), device=data.device)).numpy()
 
         self.tap_indices = indices  # what was tapped, for tests and the record
         return Fitted(predict, trainable, total, selection)

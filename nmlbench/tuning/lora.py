@@ -22,7 +22,7 @@ from nmlbench.tuning.base import (
     linear_head,
     top1,
 )
-from nmlbench.tuning.images import EvalImages, ImageBatches, add_lora
+from nmlbench.tuning.images import EvalImages, ImageBatches, add_lora, merged_lora
 from nmlbench.tuning.loop import Schedule, check_selection, param_groups, run_training
 from nmlbench.tuning.nmtune import cov_term, svd_term
 
@@ -102,10 +102,14 @@ class _EncoderHead(Tuner):
         batches = ImageBatches(
             data.train, data.train_transform or data.backbone.train_transform(), data.device
         )
-        val = EvalImages(data.val, data.backbone.eval_transform(), device=data.device)
+        val = EvalImages.of(data.val, data.backbone.eval_transform(), device=data.device)
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             return head(encoder(x))
+
+        def logits(images: EvalImages) -> torch.Tensor:
+            with merged_lora(encoder):  # no-op without adapters (FT)
+                return images.logits(forward)
 
         def step(idx: torch.Tensor) -> torch.Tensor:
             x, y = batches(idx)
@@ -120,7 +124,7 @@ class _EncoderHead(Tuner):
             len(batches.labels),
             Schedule(cfg.epochs, cfg.batch_size, cfg.selection),
             step,
-            lambda: top1(val.logits(forward), val.labels),
+            lambda: top1(logits(val), val.labels),
             gen,
             desc=self.config_key,
             frozen=encoder if self.frozen_base else None,
@@ -128,9 +132,7 @@ class _EncoderHead(Tuner):
         trainable, total = count_params(encoder, head)
 
         def predict(split: object) -> object:
-            return (
-                EvalImages(split, data.backbone.eval_transform(), device=data.device).logits(forward).numpy()
-            )
+            return logits(EvalImages.of(split, data.backbone.eval_transform(), device=data.device)).numpy()
 
         return Fitted(predict, trainable, total, selection)
 
