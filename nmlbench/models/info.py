@@ -24,22 +24,34 @@ FIX = "re-run `nmlbench pretrain` for this checkpoint (the file is corrupt, trun
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
+class CorruptCheckpoint(UserError):
+    """A checkpoint folder whose files are missing, unreadable or do not match each other.
+
+    `reason` is the problem alone, for callers that handle it (resume falls back to an older one).
+    """
+
+    def __init__(self, file: Path, reason: str, fix: str = FIX) -> None:
+        super().__init__(f"{file}: {reason}; {fix}")
+        self.file, self.reason = file, reason
+
+
 def read_checkpoint_info(path: str | Path) -> dict[str, Any]:
     """checkpoint.json of a nmlbench checkpoint dir, validated; UserError on another format/schema
     or a missing or mistyped field that loading needs."""
     path = Path(path)
     meta = path / "checkpoint.json"
     if not meta.is_file() or not (path / "model.safetensors").is_file():
-        raise UserError(
-            f"{path} is not a nmlbench checkpoint (needs checkpoint.json and model.safetensors); "
-            "pass a directory written by `nmlbench pretrain`"
+        raise CorruptCheckpoint(
+            path,
+            "not a nmlbench checkpoint (needs checkpoint.json and model.safetensors)",
+            "pass a directory written by `nmlbench pretrain`",
         )
     try:
         info = json.loads(meta.read_text(encoding="utf-8"))
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
-        raise UserError(f"{meta}: not valid UTF-8 JSON; {FIX}") from None
+        raise CorruptCheckpoint(meta, "not valid UTF-8 JSON") from None
     if not isinstance(info, dict):
-        raise UserError(f"{meta}: not a JSON object; {FIX}")
+        raise CorruptCheckpoint(meta, "not a JSON object")
     if info.get("format") != CHECKPOINT_FORMAT:
         raise UserError(f"{meta}: format {info.get('format')!r} is not {CHECKPOINT_FORMAT!r}")
     if info.get("schema_version") != CHECKPOINT_SCHEMA_VERSION:
@@ -50,7 +62,7 @@ def read_checkpoint_info(path: str | Path) -> dict[str, Any]:
     if info.get("library") not in ("timm", "open_clip"):
         raise UserError(f"{meta}: library {info.get('library')!r} must be 'timm' or 'open_clip'")
     if problem := _field_problem(info):
-        raise UserError(f"{meta}: {problem}; {FIX}")
+        raise CorruptCheckpoint(meta, problem)
     return info
 
 
@@ -93,6 +105,6 @@ def verified_weights_sha256(path: str | Path, info: dict[str, Any]) -> str:
     key = (os.path.abspath(weights), st.st_size, st.st_mtime_ns)
     digest = _verified.get(key) or sha256_file(weights)
     if digest != info["weights_sha256"]:
-        raise UserError(f"{weights}: sha256 does not match checkpoint.json; {FIX}")
+        raise CorruptCheckpoint(weights, "sha256 does not match checkpoint.json")
     _verified[key] = digest
     return digest
