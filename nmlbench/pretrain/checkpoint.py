@@ -123,9 +123,14 @@ def load_interval(path: Path) -> Interval:
         raise CorruptCheckpoint(path / TRAIN_STATE, f"misses {missing if isinstance(state, dict) else 'all'}")
     if not isinstance(state["step"], int) or info.get("step") != state["step"]:
         raise CorruptCheckpoint(
-            path, f"{TRAIN_STATE} is for step {state['step']!r}, {META} for {info.get('step')!r}"
+            path, f"{TRAIN_STATE} is for step {state['step']!r}, {META} for step {info.get('step')!r}"
         )
     return Interval(path, config, weights, state)
+
+
+def problem(e: CorruptCheckpoint, folder: Path) -> str:
+    """What is wrong with checkpoint `folder`, naming the file inside it where that is the culprit."""
+    return e.reason if e.file == folder else f"{e.file.name}: {e.reason}"
 
 
 def check_finished(final: Path) -> None:
@@ -134,24 +139,28 @@ def check_finished(final: Path) -> None:
         verified_weights_sha256(final, read_checkpoint_info(final))
     except CorruptCheckpoint as e:
         raise UserError(
-            f"{final} is a finished run but {e.file.name}: {e.reason}; delete {final} to train it again"
+            f"{final} is a finished run but {problem(e, final)}; delete {final} to train it again"
         ) from None
 
 
 def newest_good(work: Path, say: Callable[[str], None]) -> Interval | None:
     """The newest interval checkpoint of `work` that loads and matches its hash; None if there is none.
 
-    Each one skipped is said on one line; if every one is bad, one UserError lists them and the fix.
+    Each one skipped is said on one line once a good one is found; if every one is bad, one
+    UserError lists them and the fix (and nothing else is said).
     """
-    found = all_intervals(work)
-    skipped = []
-    for path in reversed(found):
+    skipped, lines = [], []
+    for path in reversed(all_intervals(work)):
         try:
-            return load_interval(path)
+            good = load_interval(path)
         except CorruptCheckpoint as e:
-            why = e.reason if e.file == path else f"{e.file.name}: {e.reason}"
+            why = problem(e, path)
             skipped.append(f"{path.name} ({why})")
-            say(f"skipping interval checkpoint {path}: {why}; trying an older one")
+            lines.append(f"skipping interval checkpoint {path}: {why}; resuming from an older one")
+            continue
+        for line in lines:
+            say(line)
+        return good
     if skipped:
         raise UserError(
             f"no usable interval checkpoint in {work}: {'; '.join(skipped)}; pass --resume never "

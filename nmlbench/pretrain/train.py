@@ -281,7 +281,7 @@ def _restore(run: Run, resume: str) -> dict[str, Any]:
             found = ck.load_interval(path)
         except CorruptCheckpoint as e:
             raise UserError(
-                f"--resume {resume}: {e.file.name}: {e.reason}; resume from another step-* directory, "
+                f"--resume {resume}: {ck.problem(e, path)}; resume from another step-* directory, "
                 "'latest' or 'never'"
             ) from None
     path, state = found.path, found.state
