@@ -124,7 +124,8 @@ def sweep_stale(folder: str | Path, now: float | None = None) -> list[Path]:
     """
     folder = Path(folder)
     try:
-        entries = [e for e in os.scandir(folder) if is_temporary(e.name)]
+        with os.scandir(folder) as it:
+            entries = [e for e in it if is_temporary(e.name)]
     except OSError:
         return []
     now = time.time() if now is None else now

@@ -48,12 +48,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(autouse=True)
-def _fake_upstream(tiny_upstream: None) -> None:
+def _fake_upstream(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every case runs on the tiny fake upstream (no download)."""
-
-
-@pytest.fixture
-def tiny_upstream(monkeypatch: pytest.MonkeyPatch) -> None:
     up = fakes.make_upstream()
     monkeypatch.setattr("nmlbench.mini.load_upstream", lambda data_dir=None, seed=0, progress=False: up)
 
