@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from nmlbench.io import remove_temporaries
+
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 
 
@@ -202,4 +204,5 @@ def stage(src: Path, staging: Path, limits: Limits) -> tuple[Path, list[str]]:
         reasons.append(
             f"{src.name}: the submission is empty; it needs submission.json, records and predictions/"
         )
+    remove_temporaries(staging)  # leftovers of killed nmlbench writes (nmlbench.io) are no content
     return _strip_single_top_dir(staging), reasons

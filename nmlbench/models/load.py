@@ -12,10 +12,12 @@ image embedding (not L2-normalised).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,15 +26,15 @@ import open_clip
 import timm
 import torch
 from open_clip.model import resize_pos_embed
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from timm.data import DEFAULT_CROP_PCT
 from torch import nn
 from torchvision import transforms as T
 
 from nmlbench.errors import UserError
-from nmlbench.io import sha256_file
 from nmlbench.models import zoo
-from nmlbench.models.info import read_checkpoint_info
+from nmlbench.models.info import FIX, read_checkpoint_info, verified_weights_sha256
 from nmlbench.models.refs import FIX_RANDOM, ModelIdentity, ModelRef, identity_of, parse_ref, quiet_open_clip
 
 
@@ -318,35 +320,42 @@ def _load_open_clip(mref: ModelRef, ident: ModelIdentity) -> Backbone:
 
 def _load_checkpoint(path: Path, ident: ModelIdentity) -> Backbone:
     info = read_checkpoint_info(path)
-    weights = path / "model.safetensors"
-    digest = sha256_file(weights)
-    if info.get("weights_sha256") and info["weights_sha256"] != digest:
-        raise UserError(
-            f"{weights}: sha256 does not match checkpoint.json (corrupt or edited); "
-            "re-run `nmlbench pretrain` for this checkpoint"
-        )
-    state = load_file(str(weights))
-    native = int(info["image_size"])
+    digest = verified_weights_sha256(path, info)
+    native = info["image_size"]
     size = int(ident.block["image_size"] or native)
-    if info["library"] == "open_clip":
-        if info.get("open_clip_config"):
-            zoo.register_open_clip_config(info["arch"], info["open_clip_config"])
-        # built at the evaluation size; the weights are at the size it was pretrained at (checkpoint.json)
-        with quiet_open_clip():  # "initialized randomly": the checkpoint's weights follow
-            clip = open_clip.create_model(info["arch"], pretrained=None, force_image_size=size)
-        if size != native:
-            resize_pos_embed(state, clip)  # open_clip's own resampling, as for its pretrained weights
-        clip.load_state_dict(state)
-        model = clip.visual
-    else:
-        model = timm.create_model(info["arch"], pretrained=False, **info.get("model_kwargs", {}))
-        model.load_state_dict(state)
+    with _described_by(path):
+        state = load_file(str(path / "model.safetensors"))
+        if info["library"] == "open_clip":
+            if info.get("open_clip_config"):
+                zoo.register_open_clip_config(info["arch"], info["open_clip_config"])
+            # built at the evaluation size; the weights are at the size it was pretrained at
+            with quiet_open_clip():  # "initialized randomly": the checkpoint's weights follow
+                clip = open_clip.create_model(info["arch"], pretrained=None, force_image_size=size)
+            if size != native:
+                resize_pos_embed(state, clip)  # open_clip's own resampling, as for its pretrained weights
+            clip.load_state_dict(state)
+            model = clip.visual
+        else:
+            model = timm.create_model(info["arch"], pretrained=False, **info.get("model_kwargs", {}))
+            model.load_state_dict(state)
+    if info["library"] == "timm":
         model.reset_classifier(0)  # the pretraining head is never used downstream
         if size != native:
             _resize_timm(model, size, path.name)
     mref = ModelRef(str(path), info["library"], info["arch"], path=str(path), native_size=native)
     meta = {"image_size": size, "mean": info["mean"], "std": info["std"], **_eval_cfg(info)}
     return _backbone(model, mref, ident, meta, native, digest)
+
+
+@contextlib.contextmanager
+def _described_by(path: Path) -> Iterator[None]:
+    """The weights match their hash, so a failure to build or fill the model means checkpoint.json
+    names a model they do not fit (an edited arch, kwargs or config): one line, not a traceback."""
+    try:
+        yield
+    except (SafetensorError, RuntimeError, KeyError, ValueError, TypeError) as e:
+        reason = " ".join(str(e).split())[:160] or type(e).__name__
+        raise UserError(f"{path}: checkpoint.json does not describe its weights ({reason}); {FIX}") from None
 
 
 def _eval_cfg(info: dict[str, Any]) -> dict[str, Any]:

@@ -326,12 +326,12 @@ def identity_of(
 
 
 def _checkpoint_identity(mref: ModelRef, size: int | None) -> ModelIdentity:
-    from nmlbench.io import sha256_file
-    from nmlbench.models.info import read_checkpoint_info
+    from nmlbench.models.info import read_checkpoint_info, verified_weights_sha256
 
     path = Path(mref.path or "")
     info = read_checkpoint_info(path)
-    weights = info.get("weights_sha256") or sha256_file(path / "model.safetensors")
+    # checked here, before anything is written: the key files results and caches under these weights
+    weights = verified_weights_sha256(path, info)
     key = _hash({"weights_sha256": weights, "image_size": size})
     noise = info.get("noise")
     block = _block(mref, path.name, key, None, None, size)

@@ -69,7 +69,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--resume",
         default="latest",
-        help="'latest' (default: continue the newest interval checkpoint), 'never', or a step-* dir",
+        help="'latest' (default: continue the newest interval checkpoint that passes its checks; "
+        "corrupt ones are skipped, saying so), 'never' (start over), or a step-* dir",
     )
     p.add_argument("--out", help="output root (default: $NMLBENCH_ROOT or ./nmlbench-out)")
     p.add_argument("--data-root", help="dataset root (default: $NMLBENCH_DATA or ~/.cache/nmlbench/data)")

@@ -24,8 +24,9 @@ from tqdm import tqdm
 
 from nmlbench.config import dump_config
 from nmlbench.errors import UserError
-from nmlbench.io import atomic_path
+from nmlbench.io import atomic_path, sweep_stale
 from nmlbench.launch import dist
+from nmlbench.models.info import CorruptCheckpoint
 from nmlbench.models.zoo import ModelSpec, resolve_model
 from nmlbench.paths import output_root
 from nmlbench.pretrain import checkpoint as ck
@@ -113,14 +114,17 @@ def pretrain_key(cfg: PretrainConfig, data_fingerprint: str, recipe: dict[str, A
     return stable_key({"config": d, "data": data_fingerprint, "noise": recipe}, 16)
 
 
-def _same_config(path: Path, cfg: PretrainConfig) -> bool:
+def _same_config(path: Path, cfg: PretrainConfig, raw: dict[str, Any] | None = None) -> bool:
+    """True if the checkpoint at `path` (its config.yaml, or `raw` already read from it) is this run's."""
     import yaml
 
     from nmlbench.config import from_mapping
 
     try:
-        old = from_mapping(PretrainConfig, yaml.safe_load((path / ck.CONFIG).read_text()), str(path))
-    except (OSError, UserError):
+        if raw is None:
+            raw = yaml.safe_load((path / ck.CONFIG).read_text(encoding="utf-8"))
+        old = from_mapping(PretrainConfig, raw, str(path))
+    except (OSError, ValueError, TypeError, yaml.YAMLError, UserError):
         return False
     return _strip_runtime(old) == _strip_runtime(cfg)
 
@@ -168,6 +172,7 @@ def pretrain(
     """
     final = checkpoint_dir(cfg, root)
     if (final / ck.META).is_file():
+        ck.check_finished(final)
         if not _same_config(final, cfg):
             raise UserError(
                 f"{final} exists with a different config; pass --set name_suffix=_x to keep both, "
@@ -181,6 +186,9 @@ def pretrain(
     try:
         run = _setup(cfg, root, data_root, device, info)
         start = _restore(run, resume)
+        if info.is_main:  # leftovers of writes a kill interrupted, once the run is known to go ahead
+            for folder in (final.parent, run.work.parent, run.work):
+                sweep_stale(folder)
         _train(run, start)
         if info.is_main:
             _export(run, final)
@@ -259,10 +267,9 @@ def _restore(run: Run, resume: str) -> dict[str, Any]:
         dist.barrier()
         return fresh
     if resume == "latest":
-        found = ck.list_intervals(run.work)
-        if not found:
+        found = ck.newest_good(run.work, _say if run.info.is_main else lambda line: None)
+        if found is None:
             return fresh
-        path = found[-1]
     else:
         path = Path(resume)
         if not (path / ck.TRAIN_STATE).is_file():
@@ -270,20 +277,33 @@ def _restore(run: Run, resume: str) -> dict[str, Any]:
                 f"--resume {resume}: not an interval checkpoint (no {ck.TRAIN_STATE}); "
                 f"use 'latest' or a step-* directory under {run.work}"
             )
-    if not _same_config(path, run.cfg):
+        try:
+            found = ck.load_interval(path)
+        except CorruptCheckpoint as e:
+            raise UserError(
+                f"--resume {resume}: {ck.problem(e, path)}; resume from another step-* directory, "
+                "'latest' or 'never'"
+            ) from None
+    path, state = found.path, found.state
+    if not _same_config(path, run.cfg, found.config):
         raise UserError(f"{path} was written with a different config; use --resume never to start over")
-    from safetensors.torch import load_file
-
-    unwrapped(run).load_state_dict(load_file(str(path / ck.WEIGHTS)))
-    state = ck.load_train_state(path)
-    run.optimizer.load_state_dict(state["optimizer"])
-    run.scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["torch_rng"])
-    random.setstate(_to_tuple(state["python_rng"]))
-    if run.info.is_main:  # said on stderr so job logs show it whatever the logging set-up
-        print(f"resuming {run.meta['name']} from step {state['step']} ({path})", file=sys.stderr, flush=True)
+    try:  # the hash matched; a mismatch here means config.yaml was edited to look like this run
+        unwrapped(run).load_state_dict(found.weights)
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(_to_tuple(state["python_rng"]))
+    except (RuntimeError, KeyError, ValueError, TypeError) as e:
+        why = " ".join(str(e).split())[:160]
+        raise UserError(f"{path} does not fit this run ({why}); use --resume never to start over") from None
+    if run.info.is_main:
+        _say(f"resuming {run.meta['name']} from step {state['step']} ({path})")
     run.meta["resumed_from"] = [*state.get("resumed_from", []), state["step"]]
     return {k: state[k] for k in fresh}
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)  # on stderr so job logs show it whatever the logging set-up
 
 
 def _to_tuple(x: Any) -> Any:
