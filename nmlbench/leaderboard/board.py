@@ -114,8 +114,9 @@ def index_board(submissions_dir: Path) -> BoardIndex:
             try:
                 digest, flags = file_content(rec["task"]["name"], ppath)
             except (OSError, pa.ArrowException, PredictionsError) as e:
-                why = getattr(e, "strerror", None) or (str(e).splitlines() or [type(e).__name__])[0][:120]
-                raise damaged(f"{ppath}: unreadable predictions ({why})", folder) from None
+                why = "missing" if isinstance(e, FileNotFoundError) else "unreadable"
+                detail = (str(e).splitlines() or [type(e).__name__])[0][:120]
+                raise damaged(f"{ppath}: {why} predictions ({detail})", folder) from None
             if "degenerate" not in flags:
                 index.contents.setdefault(digest, folder.name)
             if rec["task"].get("key") and is_user_task(rec["task"]):

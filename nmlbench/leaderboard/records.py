@@ -37,7 +37,7 @@ def _float(text: str) -> float:
 
 def _int(text: str) -> int:
     if len(text.lstrip("-")) > 19 or not -INT_LIMIT <= (value := int(text)) < INT_LIMIT:
-        raise ValueError(f"integer {text[:40]} does not fit 64 bits")
+        raise ValueError(f"integer {text[:40]} does not fit 64 bits; write a smaller number")
     return value
 
 
@@ -45,7 +45,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [k for k, _ in pairs]
     dup = sorted({k for k in keys if keys.count(k) > 1})
     if dup:
-        raise ValueError(f"duplicate key(s) {dup}")
+        raise ValueError(f"duplicate key(s) {dup}; keep one of each")
     return dict(pairs)
 
 
@@ -75,7 +75,8 @@ def read_json(path: Path, rel: str | None = None) -> Any:
         return loads_strict(text)
     except (ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
         msg = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-        raise CorruptFile(f"{rel}: not valid JSON ({msg})") from None
+        fix = "" if ";" in msg else "; fix the JSON or write the file again"
+        raise CorruptFile(f"{rel}: not valid JSON ({msg}){fix}") from None
 
 
 def read_checked(path: Path, kind: str, rel: str | None = None) -> dict[str, Any]:
