@@ -213,6 +213,17 @@ def test_reencoded_copy_of_the_board_is_refused(reject, tmp_path: Path, write_kw
     )
 
 
+def test_reencoded_copy_in_another_row_order_is_refused(reject, tmp_path: Path) -> None:
+    lb = _board(tmp_path)
+    sub = _copy_of_board(tmp_path, lb)
+    _rewrite_predictions(sub, lambda t: t.take(pa.array(range(t.num_rows - 1, -1, -1))))
+    reject(
+        ["leaderboard", "check", str(sub), "--leaderboard-dir", str(lb)],
+        expect=["in split order", "already submitted (in first)"],
+        watch=[tmp_path],
+    )
+
+
 def _stored_record(lb: Path) -> Path:
     return _records(lb / "submissions" / "first")[0]
 
