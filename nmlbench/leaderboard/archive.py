@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import tarfile
 import zipfile
@@ -19,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from nmlbench.io import remove_temporaries
+from nmlbench.leaderboard.text import visible
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 
@@ -39,10 +41,25 @@ class _Budget:
         self.files = 0
 
 
+# What nmlbench's atomic writes (nmlbench.io) leave behind when killed before their rename:
+# `.<stem>.<random>.tmp<suffix>` files and `.<name>.<random>.tmp` folders. A results folder
+# copied as a submission may hold some; they are never part of it, so they are skipped, not
+# refused (a half-written record's real file is missing, which the completeness check reports).
+_LEFTOVER = re.compile(r"^\..+\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+def is_leftover(rel: str) -> bool:
+    """True for a temporary file of an interrupted write, or anything inside such a folder."""
+    return any(_LEFTOVER.match(part) for part in PurePosixPath(rel).parts)
+
+
 def _bad_name(name: str) -> str | None:
     """Why a member name is unsafe, or None."""
     if not name or "\x00" in name:
         return "an empty or NUL-containing name"
+    if any(not visible(ch) or (ch.isspace() and ch != " ") for ch in name):
+        # a newline or a bidi override in a file name would forge the lines and names shown
+        return "control, line-break or bidirectional characters in its name"
     if "\\" in name or (len(name) > 1 and name[1] == ":"):
         return "a Windows-style path"
     if name.startswith("/"):
@@ -75,7 +92,9 @@ def _copy_stream(src: BinaryIO, dest: Path, rel: str, budget: _Budget, reasons: 
 
 
 def _admit(rel: str, budget: _Budget, reasons: list[str]) -> bool:
-    """Name and count checks shared by every source type."""
+    """Name and count checks shared by every source type; False for files not to copy."""
+    if is_leftover(rel):
+        return False
     why = _bad_name(rel)
     if why:
         reasons.append(f"{rel!r}: refused, it has {why}")

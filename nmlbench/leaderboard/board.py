@@ -8,13 +8,15 @@ they name, and every task name on the board is pinned to one definition hash (`t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from nmlbench.config import load_config
-from nmlbench.leaderboard.content import file_content
+from nmlbench.leaderboard.content import PredictionsError, file_content
+from nmlbench.leaderboard.records import CorruptFile, read_checked
 
 BOARD_FILE = "board.yaml"
 PRIVATE_HINT = (
@@ -64,23 +66,59 @@ class BoardIndex:
     task_keys: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (key, folder)
 
 
+def submission_dirs(submissions_dir: Path) -> list[Path]:
+    """Accepted submissions: the folders of `submissions/`, leaving out hidden ones (`.x.tmp` of
+    an accept that was killed before its rename is not a submission)."""
+    if not submissions_dir.is_dir():
+        return []
+    return sorted(d for d in submissions_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def damaged(problem: CorruptFile | str, folder: Path) -> CorruptFile:
+    """A stored file the board cannot use: say which, and how to repair the board."""
+    return CorruptFile(
+        f"the board is damaged: {problem}; restore {folder} from version control or remove that "
+        "submission folder, then try again"
+    )
+
+
+def read_submission(folder: Path) -> tuple[dict[str, Any], dict[Path, dict[str, Any]]]:
+    """An accepted submission's metadata and records, each read strictly and schema-checked.
+
+    Raises CorruptFile naming the first file that cannot be used.
+    """
+    meta_path = folder / "submission.json"
+    meta = read_checked(meta_path, "submission") if meta_path.is_file() else {}
+    records = {
+        p: read_checked(p, "result") for p in sorted(folder.glob("*.json")) if p.name != "submission.json"
+    }
+    return meta, records
+
+
 def index_board(submissions_dir: Path) -> BoardIndex:
     """Scan every accepted submission (their files were checked when they were accepted).
 
     Contents are decoded from the predictions files, so a copy is found whatever bytes it was
-    re-written with; degenerate tables are left out (they are never copies).
+    re-written with; degenerate tables are left out (they are never copies). A stored file that
+    cannot be read stops the scan with CorruptFile: copies cannot be checked against a board
+    that is not whole.
     """
     index = BoardIndex()
-    if not submissions_dir.is_dir():
-        return index
-    for rec_path in sorted(submissions_dir.glob("*/*.json")):
-        if rec_path.name == "submission.json":
-            continue
-        rec = json.loads(rec_path.read_text(encoding="utf-8"))
-        folder = rec_path.parent.name
-        digest, flags = file_content(rec["task"]["name"], rec_path.parent / rec["predictions"]["path"])
-        if "degenerate" not in flags:
-            index.contents.setdefault(digest, folder)
-        if rec["task"].get("key") and is_user_task(rec["task"]):
-            index.task_keys.setdefault(rec["task"]["name"], (rec["task"]["key"], folder))
+    for folder in submission_dirs(submissions_dir):
+        try:
+            _, records = read_submission(folder)
+        except CorruptFile as e:
+            raise damaged(e, folder) from None
+        for rec in records.values():
+            ppath = folder / rec["predictions"]["path"]
+            try:
+                digest, flags = file_content(rec["task"]["name"], ppath)
+            except (OSError, pa.ArrowException, PredictionsError) as e:
+                why = "missing" if isinstance(e, FileNotFoundError) else "unreadable"
+                detail = (str(e).splitlines() or [type(e).__name__])[0][:120]
+                raise damaged(f"{ppath}: {why} predictions ({detail})", folder) from None
+            if "degenerate" not in flags:
+                index.contents.setdefault(digest, folder.name)
+            if rec["task"].get("key") and is_user_task(rec["task"]):
+                index.task_keys.setdefault(rec["task"]["name"], (rec["task"]["key"], folder.name))
     return index

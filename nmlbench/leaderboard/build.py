@@ -1,22 +1,37 @@
 """`nmlbench leaderboard build`: every accepted submission -> LEADERBOARD.md, leaderboard.csv, index.html.
 
 Reads JSON records only (the predictions were checked at submission time), aggregates them with
-`nmlbench.report`, draws the figures and writes each output atomically.
+`nmlbench.report`, draws the figures, and publishes all outputs as one set (`publish.staged`):
+a build that fails or is interrupted leaves the previous outputs as they were.
+
+A submission whose stored files cannot be read (not UTF-8, not strict JSON, not matching its
+schema) is skipped with a warning naming the file, so one damaged folder does not take the
+board down; folders passed with `--results` are the user's own and are refused instead.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
+
+import pandas as pd
 
 from nmlbench.config import dump_config, load_config
 from nmlbench.errors import UserError
 from nmlbench.io import atomic_path, write_text
 from nmlbench.leaderboard import page
+from nmlbench.leaderboard.board import read_submission
+from nmlbench.leaderboard.board import submission_dirs as accepted_dirs
+from nmlbench.leaderboard.publish import staged
+from nmlbench.leaderboard.records import CorruptFile
+from nmlbench.leaderboard.text import csv_cell
 from nmlbench.paths import output_root
 from nmlbench.report import plots as figures_mod
 from nmlbench.report.aggregate import DisplayConfig, build_tables, load_records, task_order
 from nmlbench.report.table import markdown_page
+
+log = logging.getLogger(__name__)
 
 CAPTIONS = {
     "accuracy_vs_noise": "ID and OOD average accuracy against the pretraining noise rate, "
@@ -28,15 +43,35 @@ CAPTIONS = {
 
 
 def submission_dirs(leaderboard_dir: Path) -> list[Path]:
+    """The accepted submissions whose files can be read; the others are skipped with a warning."""
     subs = leaderboard_dir / "submissions"
-    dirs = (
-        sorted(d for d in subs.iterdir() if d.is_dir() and not d.name.startswith("."))
-        if subs.is_dir()
-        else []
-    )
+    dirs = accepted_dirs(subs)
     if not dirs:
         raise UserError(f"no submissions in {subs}; add one with `nmlbench leaderboard submit PATH`")
-    return dirs
+    readable, skipped = [], []
+    for d in dirs:
+        try:
+            read_submission(d)
+            readable.append(d)
+        except CorruptFile as e:
+            skipped.append(f"{e}")
+    if not readable:  # one line with every reason, nothing to build
+        raise UserError(
+            f"no readable submission in {subs}: {'; '.join(skipped)}; restore the files from version "
+            "control or remove the damaged submission folders"
+        )
+    for why in skipped:
+        log.warning("skipped a damaged submission: %s; restore it or remove its folder", why)
+    return readable
+
+
+def _csv(summary: pd.DataFrame) -> pd.DataFrame:
+    """Text cells and headers that no spreadsheet evaluates (see `text.csv_cell`)."""
+    out = summary.rename(columns=csv_cell)
+    for col in out.columns:
+        if out[col].map(lambda v: isinstance(v, str)).any():
+            out[col] = out[col].map(lambda v: csv_cell(v) if isinstance(v, str) else v)
+    return out
 
 
 def build(
@@ -58,29 +93,31 @@ def build(
     out = Path(out_dir) if out_dir else (output_root() / "board" if results else lb)
     cfg_path = Path(config) if config else (lb / "schema.yaml" if (lb / "schema.yaml").is_file() else None)
     cfg = load_config(DisplayConfig, cfg_path, overrides)
-    dirs = [Path(d) for d in results] or submission_dirs(lb)
-    for d in dirs:
+    for d in map(Path, results):
         if not d.is_dir():
             raise UserError(f"{d} is not a folder; pass folders of result records (results/<suite>)")
-    df = load_records(dirs)
+    dirs = [Path(d) for d in results] or submission_dirs(lb)
+    df = load_records(dirs)  # everything is read and checked before anything is written
     tasks = task_order(df)
     cells, summary = build_tables(df, cfg)
-    written = [write_text(out / "LEADERBOARD.md", markdown_page(summary, tasks, cfg))]
-    with atomic_path(out / "leaderboard.csv") as tmp:
-        summary.to_csv(tmp, index=False, float_format="%.6f")
-    written.append(out / "leaderboard.csv")
-    figures: dict[str, list[Path]] = {}
-    if plots:
-        records = [p for d in dirs for p in sorted(d.glob("*.json")) if p.name != "submission.json"]
-        figures = figures_mod.make_all(
-            cells,
-            summary,
-            tasks,
-            figures_mod.load_spectra(records),
-            out / "figs",
-            cfg.metric_names.get(cfg.metric, cfg.metric),
-        )
-    pngs = {name: paths[0] for name, paths in figures.items()}
-    written.append(write_text(out / "index.html", page.render(summary, tasks, cfg, pngs, CAPTIONS)))
-    written.append(write_text(out / "build-config.yaml", dump_config(cfg)))
-    return written + [p for paths in figures.values() for p in paths]
+    with staged(out) as stage:
+        write_text(stage / "LEADERBOARD.md", markdown_page(summary, tasks, cfg))
+        with atomic_path(stage / "leaderboard.csv") as tmp:
+            _csv(summary).to_csv(tmp, index=False, float_format="%.6f")
+        figures: dict[str, list[Path]] = {}
+        if plots:
+            records = [p for d in dirs for p in sorted(d.glob("*.json")) if p.name != "submission.json"]
+            figures = figures_mod.make_all(
+                cells,
+                summary,
+                tasks,
+                figures_mod.load_spectra(records),
+                stage / "figs",
+                cfg.metric_names.get(cfg.metric, cfg.metric),
+            )
+        pngs = {name: paths[0] for name, paths in figures.items()}
+        write_text(stage / "index.html", page.render(summary, tasks, cfg, pngs, CAPTIONS))
+        write_text(stage / "build-config.yaml", dump_config(cfg))
+        order = ["LEADERBOARD.md", "leaderboard.csv", "index.html", "build-config.yaml"]
+        figs = [p.relative_to(stage).as_posix() for paths in figures.values() for p in paths]
+    return [out / rel for rel in order + figs]

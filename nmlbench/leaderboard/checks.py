@@ -7,7 +7,6 @@ test labels with `nmlbench.eval.metrics`, so a record can only claim what its pr
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +20,11 @@ from nmlbench.eval.metrics import macro_f1, prediction_flags, top1  # the very f
 from nmlbench.io import sha256_file
 from nmlbench.leaderboard.board import PRIVATE_HINT, BoardConfig, BoardIndex, is_user_task, task_ref
 from nmlbench.leaderboard.catalog import TaskCatalog
-from nmlbench.leaderboard.content import content_hash
+from nmlbench.leaderboard.content import PredictionsError, content_hash, decode_predictions
+from nmlbench.leaderboard.records import CorruptFile, read_json
 from nmlbench.leaderboard.schema import schema_errors
 
 METRIC_TOLERANCE = 0.01  # percentage points: records may round to two decimals
-PRED_COLUMNS = {"sample_id": pa.string(), "label": pa.int64(), "pred": pa.int64()}
 
 
 @dataclass
@@ -39,29 +38,12 @@ class Findings:
     content: dict[str, tuple[str, list[str], int]] = field(default_factory=dict)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    dup = sorted({k for k in keys if keys.count(k) > 1})
-    if dup:
-        raise ValueError(f"duplicate key(s) {dup}")
-    return dict(pairs)
-
-
 def read_json_strict(path: Path, rel: str, reasons: list[str]) -> Any | None:
-    """UTF-8, standard JSON only (no NaN/Infinity, no duplicate keys); None and a reason otherwise."""
+    """UTF-8, standard JSON only (no NaN/Infinity/1e400, no duplicate keys); None and a reason otherwise."""
     try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        reasons.append(f"{rel}: not UTF-8 (byte {e.start}); save the file as UTF-8")
-        return None
-    try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
-    except (ValueError, RecursionError) as e:
-        reasons.append(f"{rel}: not valid JSON ({str(e).splitlines()[0][:120]})")
+        return read_json(path, rel)
+    except CorruptFile as e:
+        reasons.append(str(e))
         return None
 
 
@@ -94,14 +76,17 @@ def _check_config(path: Path, rel: str, reasons: list[str]) -> None:
 
     try:
         data = yaml.safe_load(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as e:
-        reasons.append(f"{rel}: not a readable UTF-8 YAML config ({type(e).__name__})")
+    # ValueError/OverflowError: an impossible date (2026-13-45); RecursionError: deep nesting
+    except (UnicodeDecodeError, yaml.YAMLError, ValueError, OverflowError, RecursionError) as e:
+        reasons.append(f"{rel}: not a readable UTF-8 YAML config ({type(e).__name__}); remove or fix it")
         return
     if not isinstance(data, dict):
         reasons.append(f"{rel}: a config must be a YAML mapping")
 
 
-def _read_predictions(path: Path, rel: str, reasons: list[str]) -> pa.Table | None:
+def _read_predictions(
+    path: Path, rel: str, reasons: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     with open(path, "rb") as f:
         head = f.read(4)
         f.seek(max(0, path.stat().st_size - 4))
@@ -114,18 +99,11 @@ def _read_predictions(path: Path, rel: str, reasons: list[str]) -> pa.Table | No
     except (pa.ArrowException, OSError) as e:
         reasons.append(f"{rel}: unreadable parquet ({str(e)[:120]})")
         return None
-    got = {f.name: f.type for f in table.schema}
-    if got.keys() != PRED_COLUMNS.keys() or any(not got[k].equals(t) for k, t in PRED_COLUMNS.items()):
-        want = ", ".join(f"{k}: {t}" for k, t in PRED_COLUMNS.items())
-        reasons.append(
-            f"{rel}: columns must be exactly ({want}), "
-            f"found ({', '.join(f'{k}: {t}' for k, t in got.items())})"
-        )
+    try:
+        return decode_predictions(table)
+    except PredictionsError as e:
+        reasons.append(f"{rel}: {e}; write sample_id: string, label: int64, pred: int64 (as evaluate does)")
         return None
-    if any(table.column(k).null_count for k in PRED_COLUMNS):
-        reasons.append(f"{rel}: contains null values")
-        return None
-    return table
 
 
 def _check_task(
@@ -169,12 +147,14 @@ def _check_task(
 
 
 def _check_predictions(
-    rec: dict[str, Any], rel: str, table: pa.Table, catalog: TaskCatalog, findings: Findings
+    rec: dict[str, Any],
+    rel: str,
+    table: tuple[np.ndarray, np.ndarray, np.ndarray],
+    catalog: TaskCatalog,
+    findings: Findings,
 ) -> None:
     reasons = findings.reasons
-    ids = np.asarray(table.column("sample_id").to_pylist(), dtype=str)
-    labels = table.column("label").to_numpy()
-    preds = table.column("pred").to_numpy()
+    ids, labels, preds = table
     if len(ids) != rec["predictions"]["n"]:
         reasons.append(f"{rel}: predictions.n is {rec['predictions']['n']} but the file has {len(ids)} rows")
     true_ids, true_labels = catalog.truth(task_ref(rec["task"]))

@@ -1,5 +1,6 @@
-"""`nmlbench leaderboard submit|build`: accept checked submissions, then rebuild the tables and page.
+"""`nmlbench leaderboard submit|check|build`: accept checked submissions, then rebuild the tables and page.
 
+nmlbench leaderboard check my-results.tar.gz     # every check, nothing written
 nmlbench leaderboard submit my-results.tar.gz
 nmlbench leaderboard build
 """
@@ -7,10 +8,14 @@ nmlbench leaderboard build
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
+from nmlbench.errors import UserError
 from nmlbench.leaderboard.archive import Limits
+
+MAX_MB = 1 << 20  # a terabyte: any larger limit is no limit, and would overflow the byte counts
 
 EPILOG = """examples:
   nmlbench leaderboard submit nmlbench-out/results/mini            # a folder holding submission.json
@@ -30,16 +35,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
     )
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    _add_submit(sub)
+    _add_submit(sub, "submit", "check a results folder or archive and add it to the leaderboard")
+    _add_submit(sub, "check", "run every submission check on a folder or archive; write nothing")
     _add_build(sub)
 
 
-def _add_submit(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser(
-        "submit",
-        help="check a results folder or archive and add it to the leaderboard",
-        epilog=EPILOG,
-    )
+def _add_submit(sub: argparse._SubParsersAction, verb: str, help: str) -> None:
+    s = sub.add_parser(verb, help=help, epilog=EPILOG)
     s.add_argument(
         "path", type=Path, help="folder or .tar.gz/.tgz/.tar/.zip with submission.json, records, predictions/"
     )
@@ -47,7 +49,8 @@ def _add_submit(sub: argparse._SubParsersAction) -> None:
         "--leaderboard-dir",
         type=Path,
         default=Path("leaderboard"),
-        help="leaderboard folder; accepted submissions go to its submissions/ (default: ./leaderboard)",
+        help="leaderboard folder; accepted submissions go to its submissions/ (default: ./leaderboard); "
+        "`check` compares against it too (copies, names)",
     )
     s.add_argument("--data-root", type=Path, default=None, help="where task data lives (ground-truth labels)")
     s.add_argument(
@@ -56,7 +59,7 @@ def _add_submit(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--max-total-mb", type=float, default=Limits.max_total_bytes / 2**20, help="total size limit"
     )
-    s.set_defaults(func=run_submit)
+    s.set_defaults(func=run_submit, accept=verb == "submit")
 
 
 def _add_build(sub: argparse._SubParsersAction) -> None:
@@ -96,25 +99,41 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     b.set_defaults(func=run_build)
 
 
+def _megabytes(value: float, flag: str) -> int:
+    if not math.isfinite(value) or value <= 0 or value > MAX_MB:
+        raise UserError(f"{flag} must be a number of megabytes in (0, {MAX_MB}], got {value}; e.g. {flag} 64")
+    return int(value * 2**20)
+
+
 def run_submit(args: argparse.Namespace) -> int:
     from nmlbench.leaderboard.catalog import NmlbenchCatalog
     from nmlbench.leaderboard.submit import submit
 
     limits = Limits(
-        max_file_bytes=int(args.max_file_mb * 2**20), max_total_bytes=int(args.max_total_mb * 2**20)
+        max_file_bytes=_megabytes(args.max_file_mb, "--max-file-mb"),
+        max_total_bytes=_megabytes(args.max_total_mb, "--max-total-mb"),
     )
-    result = submit(args.path, args.leaderboard_dir, NmlbenchCatalog(args.data_root), limits)
+    result = submit(
+        args.path, args.leaderboard_dir, NmlbenchCatalog(args.data_root), limits, accept=args.accept
+    )
     if not result.accepted:
+        # One line, every reason: a script reads the first line, a person reads all of them.
+        n = len(result.reasons)
         print(
-            f"nmlbench: error: submission {args.path} rejected ({len(result.reasons)} reason(s)):",
+            _printable(
+                f"nmlbench: error: submission {args.path} rejected ({n} reason(s)): "
+                + "; ".join(result.reasons)
+            ),
             file=sys.stderr,
         )
-        for reason in result.reasons:
-            print(f"  - {_printable(reason)}", file=sys.stderr)
         return 2
-    print(
-        f"accepted as {result.name!r} in {result.dest}; run `nmlbench leaderboard build` to update the page"
-    )
+    if args.accept:
+        print(
+            _printable(f"accepted as {result.name!r} in {result.dest}; ")
+            + "run `nmlbench leaderboard build` to update the page"
+        )
+    else:
+        print(_printable(f"{args.path} passes every check; it would be accepted as {result.name!r}"))
     return 0
 
 

@@ -33,13 +33,53 @@ def content_hash(task: str, ids: np.ndarray, preds: np.ndarray) -> str:
     return hashlib.sha256(blob.encode("ascii")).hexdigest()
 
 
+class PredictionsError(ValueError):
+    """A predictions table that does not decode to (sample id: str, label: int, pred: int)."""
+
+
+COLUMNS = ("sample_id", "label", "pred")
+
+
+def _decode_ints(col: pa.ChunkedArray, name: str) -> np.ndarray:
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    if not pa.types.is_integer(col.type):
+        raise PredictionsError(f"column {name} must hold integers, found {col.type}")
+    values = col.to_numpy()
+    if values.dtype == np.uint64 and len(values) and values.max() > np.iinfo(np.int64).max:
+        raise PredictionsError(f"column {name} holds integers that do not fit int64")
+    return values.astype(np.int64)
+
+
+def decode_predictions(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sample ids, labels, predictions) as (str, int64, int64) arrays, however they were encoded.
+
+    Column order, integer width and signedness, dictionary encoding, string vs large_string,
+    compression and row groups are encodings, not content: they all decode to the same arrays,
+    so a re-written copy hashes like the original. Anything else (floats, other columns, nulls)
+    is not a predictions table.
+    """
+    names = sorted(table.column_names)
+    if names != sorted(COLUMNS):
+        raise PredictionsError(f"columns must be exactly {', '.join(COLUMNS)}, found {', '.join(names)}")
+    for name in COLUMNS:
+        if table.column(name).null_count:
+            raise PredictionsError(f"column {name} contains null values")
+    ids = table.column("sample_id")
+    if pa.types.is_dictionary(ids.type):
+        ids = ids.cast(ids.type.value_type)
+    if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
+        raise PredictionsError(f"column sample_id must hold strings, found {ids.type}")
+    labels, preds = _decode_ints(table.column("label"), "label"), _decode_ints(table.column("pred"), "pred")
+    return np.asarray(ids.to_pylist(), dtype=str), labels, preds
+
+
 def table_content(task: str, table: pa.Table) -> tuple[str, list[str]]:
-    """(content hash, prediction flags) of a checked predictions table (sample_id, label, pred)."""
-    ids = np.asarray(table.column("sample_id").to_pylist(), dtype=str)
-    labels, preds = table.column("label").to_numpy(), table.column("pred").to_numpy()
+    """(content hash, prediction flags) of a predictions table (sample_id, label, pred)."""
+    ids, labels, preds = decode_predictions(table)
     return content_hash(task, ids, preds), prediction_flags(labels, preds) if len(preds) else []
 
 
 def file_content(task: str, path: Path) -> tuple[str, list[str]]:
     """`table_content` of a predictions file already accepted on the board."""
-    return table_content(task, pq.read_table(path, columns=["sample_id", "label", "pred"]))
+    return table_content(task, pq.read_table(path))

@@ -12,7 +12,6 @@ apart. Reads JSON only (no torch), so it runs anywhere the records are.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterable
@@ -121,21 +120,26 @@ def _flatten(rec: dict[str, Any], submission: str, author: str) -> dict[str, Any
 
 
 def load_records(dirs: Iterable[str | Path], validate: bool = True) -> pd.DataFrame:
-    """One row per result record found directly in each folder; `submission.json` names its author."""
-    from nmlbench.leaderboard.schema import schema_errors
+    """One row per result record found directly in each folder; `submission.json` names its author.
+
+    Files are read strictly (UTF-8, standard JSON, finite numbers) and, with `validate`, checked
+    against their schema; one that fails raises a UserError naming it (`leaderboard build` skips
+    damaged submissions before calling this).
+    """
+    from nmlbench.leaderboard.records import read_checked, read_json
+
+    def read(path: Path, kind: str) -> Any:
+        return read_checked(path, kind) if validate else read_json(path)
 
     rows = []
     for d in map(Path, dirs):
         meta_path = d / "submission.json"
-        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+        meta = read(meta_path, "submission") if meta_path.is_file() else {}
         submission, author = meta.get("name", d.name), meta.get("author", "")
         for path in sorted(d.glob("*.json")):
             if path.name == "submission.json":
                 continue
-            rec = json.loads(path.read_text(encoding="utf-8"))
-            if validate and (errors := schema_errors(rec, "result")):
-                raise UserError(f"{path}: not a valid result record ({errors[0]}); re-run nmlbench evaluate")
-            rows.append(_flatten(rec, submission, author))
+            rows.append(_flatten(read(path, "result"), submission, author))
     if not rows:
         raise UserError(f"no result records in {', '.join(map(str, dirs))}; run nmlbench evaluate first")
     # pretrain_seed is null for models nmlbench did not pretrain; -1 keeps them in the groupby.

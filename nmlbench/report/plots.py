@@ -6,7 +6,6 @@ Every function takes the tables from `aggregate` (or spectrum rows) and returns 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,14 @@ import seaborn as sns  # noqa: E402
 
 from nmlbench.errors import UserError  # noqa: E402
 from nmlbench.io import atomic_path  # noqa: E402
+from nmlbench.leaderboard.text import clean_text  # noqa: E402
 
 plt.rcParams["svg.hashsalt"] = "nmlbench"  # deterministic element ids in SVG output
 FORMATS = ("png", "svg")
+# Names in figures come from submissions: matplotlib would parse `$...$` as mathtext (and fail
+# on `$\frac{1}{$`) or hand text to LaTeX. Every figure is drawn with both off, so text is text.
+LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False}
+LABEL_COLUMNS = ("data", "model", "model_name", "method", "recipe", "noise_kind", "task")
 
 
 def save(fig: plt.Figure, stem: Path, formats: Iterable[str] = FORMATS) -> list[Path]:
@@ -150,30 +154,64 @@ def delta_heatmap_figure(summary: pd.DataFrame, tasks: list[str]) -> plt.Figure:
     return fig
 
 
+FORMATS_READ = ("nmlbench-result", "nmlbench-spectrum")
+
+
+def _names_our_format(path: Path) -> bool:
+    try:
+        text = path.read_bytes().decode("utf-8", "replace")
+    except OSError:
+        return True  # unreadable: say so rather than guess
+    return any(f'"{f}"' in text for f in FORMATS_READ)
+
+
+def _spectrum_row(rec: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    noise = rec["model"].get("noise") or {}
+    return {
+        "data": rec["model"].get("data") or "",
+        "model": rec["model"]["arch"],
+        "model_name": rec["model"]["name"],
+        "noise_rate": float(noise.get("rate", np.nan)),
+        "task": rec["task"]["name"],
+        "centring": spec["centring"],
+        "sve": spec["sve"],
+        "lsvr_neglog": spec["lsvr_neglog"],
+        "lsvr_ratio": spec["lsvr_ratio"],
+        "rank": spec["rank"],
+        "singular_values": spec.get("singular_values") or [],
+    }
+
+
 def load_spectra(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Spectrum rows from result records with a `spectrum` block and from `nmlbench spectrum` records."""
+    """Spectrum rows from result records with a `spectrum` block and from `nmlbench spectrum` records.
+
+    Every file is read strictly (a damaged one raises a UserError naming it); a result record's
+    spectrum is checked against its schema, since the figures trust its fields.
+    """
+    from nmlbench.leaderboard.records import CorruptFile, read_json
+    from nmlbench.leaderboard.schema import schema_errors
+
     rows: list[dict[str, Any]] = []
-    for path in paths:
-        rec = json.loads(Path(path).read_text(encoding="utf-8"))
-        spec = rec.get("spectrum")
-        if rec.get("format") not in ("nmlbench-result", "nmlbench-spectrum") or not spec:
+    for path in map(Path, paths):
+        try:
+            rec = read_json(path)
+        except CorruptFile:
+            if _names_our_format(path):
+                raise
+            continue  # other JSON in a spectrum folder (configs, logs) is not ours to judge
+        if not isinstance(rec, dict) or rec.get("format") not in FORMATS_READ or not rec.get("spectrum"):
             continue
-        noise = rec["model"].get("noise") or {}
-        rows.append(
-            {
-                "data": rec["model"].get("data") or "",
-                "model": rec["model"]["arch"],
-                "model_name": rec["model"]["name"],
-                "noise_rate": float(noise.get("rate", np.nan)),
-                "task": rec["task"]["name"],
-                "centring": spec["centring"],
-                "sve": spec["sve"],
-                "lsvr_neglog": spec["lsvr_neglog"],
-                "lsvr_ratio": spec["lsvr_ratio"],
-                "rank": spec["rank"],
-                "singular_values": spec.get("singular_values") or [],
-            }
-        )
+        spec = rec["spectrum"]
+        is_result = rec["format"] == "nmlbench-result"
+        errors = schema_errors(rec, "result") if is_result else schema_errors(spec, "spectrum")
+        try:
+            if errors:
+                raise ValueError(errors[0])
+            rows.append(_spectrum_row(rec, spec))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise CorruptFile(
+                f"{path}: not a usable {rec['format']} record ({e}); re-run the command that wrote it"
+            ) from None
     df = pd.DataFrame(rows)
     if df.empty:
         return df
@@ -189,8 +227,29 @@ def make_all(
     out_dir: Path,
     metric_name: str = "Top-1 (%)",
 ) -> dict[str, list[Path]]:
-    """Every figure the data supports, as {name: [png, svg]}; skipped ones are simply absent."""
+    """Every figure the data supports, as {name: [png, svg]}; skipped ones are simply absent.
+
+    Text is drawn literally (no mathtext, no LaTeX) and cleaned of control and bidi characters.
+    """
     sns.set_theme(style="whitegrid", context="notebook")
+    cells, summary, spectra = (_clean_labels(t) for t in (cells, summary, spectra))
+    with plt.rc_context(LITERAL_TEXT):
+        return _make_all(cells, summary, tasks, spectra, out_dir, metric_name)
+
+
+def _clean_labels(df: pd.DataFrame) -> pd.DataFrame:
+    cols = [c for c in LABEL_COLUMNS if c in df.columns]
+    return df.assign(**{c: df[c].map(lambda v: clean_text(v) if isinstance(v, str) else v) for c in cols})
+
+
+def _make_all(
+    cells: pd.DataFrame,
+    summary: pd.DataFrame,
+    tasks: list[str],
+    spectra: pd.DataFrame,
+    out_dir: Path,
+    metric_name: str,
+) -> dict[str, list[Path]]:
     figs: dict[str, list[Path]] = {}
     if cells.noise_rate.notna().any():  # models nmlbench did not pretrain have no noise rate to plot against
         figs["accuracy_vs_noise"] = save(accuracy_figure(cells, metric_name), out_dir / "accuracy_vs_noise")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import html
 import math
 import re
 
 import pandas as pd
 
+from nmlbench.leaderboard.text import clean_text, md_cell
 from nmlbench.report.aggregate import DisplayConfig
 
 # Text columns, then the numbers; "Seeds" reads 'pretraining seeds × tuning seeds'.
@@ -82,16 +82,18 @@ def model_labels(summary: pd.DataFrame) -> list[str]:
 
 
 def md_escape(text: object) -> str:
-    """Markdown renderers pass HTML through: escape it, and the table's own pipes and newlines."""
-    return html.escape(str(text), quote=True).replace("|", "&#124;").replace("\n", " ").replace("\r", " ")
+    """Text shown literally in markdown: no HTML, link, image, autolink, emphasis or math, no
+    broken table (pipes, line breaks), no control or bidi characters (`leaderboard.text`)."""
+    return md_cell(text)
 
 
 def display_rows(
     summary: pd.DataFrame, tasks: list[str], cfg: DisplayConfig
 ) -> tuple[list[str], list[list[str]]]:
-    """Header and string cells shared by the markdown table and the web page (not yet escaped)."""
+    """Header and string cells shared by the markdown table and the web page: cleaned (control and
+    bidi characters removed), not yet escaped for either format."""
     d = cfg.decimals
-    header = list(TEXT_COLUMNS) + ["ID avg", "Δ ID", "OOD avg", "Δ OOD"] + tasks
+    header = list(TEXT_COLUMNS) + ["ID avg", "Δ ID", "OOD avg", "Δ OOD"] + [clean_text(t) for t in tasks]
     rows = []
     for r, model in zip(summary.to_dict("records"), model_labels(summary), strict=True):
         cells = [
@@ -107,7 +109,7 @@ def display_rows(
         for col, signed in (("id_avg", False), ("id_delta", True), ("ood_avg", False), ("ood_delta", True)):
             cells.append(fmt(r[f"{col}_mean"], r[f"{col}_sd_pretrain"], r[f"{col}_sd_tune"], d, signed))
         cells += [fmt(r[f"{t}_mean"], r[f"{t}_sd_pretrain"], r[f"{t}_sd_tune"], d) for t in tasks]
-        rows.append([str(c) for c in cells])
+        rows.append([clean_text(c) for c in cells])  # submitted text, cleaned again at render time
     return header, rows
 
 

@@ -383,7 +383,7 @@ BAD: dict[str, tuple[Callable[[Path, Path], Path], str]] = {
     "tampered-labels": (_tampered_labels, "label column differs"),
     "subset-of-samples": (_subset_ids, "sample ids differ"),
     "prediction-out-of-range": (_pred_out_of_range, "outside the class range"),
-    "float-predictions": (_float_preds, "columns must be exactly"),
+    "float-predictions": (_float_preds, "column pred must hold integers"),
     "duplicate-predictions": (_duplicate_predictions, "evaluated on another checkpoint"),
     "pickle-disguised-as-parquet": (_pickle_as_parquet, "not a parquet file"),
     "config-not-a-mapping": (_config_not_mapping, "a config must be a YAML mapping"),
