@@ -202,22 +202,3 @@ def _last_touched(path: Path) -> float:
                 with contextlib.suppress(OSError):
                     newest = max(newest, os.lstat(os.path.join(dirpath, n)).st_mtime)
     return newest
-
-
-def remove_temporaries(folder: str | Path) -> list[str]:
-    """Delete every temporary anywhere under `folder`, live writer or not; return their relative paths.
-
-    Only for private copies (a staged submission): never point it at an output root in use.
-    """
-    folder = Path(folder)
-    found = sorted((p for p in folder.rglob(".*") if is_temporary(p.name)), key=lambda p: len(p.parts))
-    gone = []
-    for p in found:
-        if not os.path.lexists(p):  # inside a temporary folder removed just before
-            continue
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p)
-        else:
-            p.unlink()
-        gone.append(p.relative_to(folder).as_posix())
-    return gone

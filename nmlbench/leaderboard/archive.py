@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import stat
 import tarfile
 import zipfile
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from nmlbench.io import remove_temporaries
+from nmlbench.io import is_temporary
 from nmlbench.leaderboard.text import visible
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
@@ -41,16 +40,14 @@ class _Budget:
         self.files = 0
 
 
-# What nmlbench's atomic writes (nmlbench.io) leave behind when killed before their rename:
-# `.<stem>.<random>.tmp<suffix>` files and `.<name>.<random>.tmp` folders. A results folder
-# copied as a submission may hold some; they are never part of it, so they are skipped, not
-# refused (a half-written record's real file is missing, which the completeness check reports).
-_LEFTOVER = re.compile(r"^\..+\.tmp(\.[A-Za-z0-9]+)?$")
-
-
 def is_leftover(rel: str) -> bool:
-    """True for a temporary file of an interrupted write, or anything inside such a folder."""
-    return any(_LEFTOVER.match(part) for part in PurePosixPath(rel).parts)
+    """True for a temporary of an interrupted nmlbench write (nmlbench.io), or anything inside one.
+
+    A results folder copied as a submission may hold some; they are never part of it, so they are
+    skipped, not refused (a half-written record's real file is missing, which the completeness
+    check reports).
+    """
+    return any(is_temporary(part) for part in PurePosixPath(rel).parts)
 
 
 def _bad_name(name: str) -> str | None:
@@ -223,5 +220,4 @@ def stage(src: Path, staging: Path, limits: Limits) -> tuple[Path, list[str]]:
         reasons.append(
             f"{src.name}: the submission is empty; it needs submission.json, records and predictions/"
         )
-    remove_temporaries(staging)  # leftovers of killed nmlbench writes (nmlbench.io) are no content
     return _strip_single_top_dir(staging), reasons
