@@ -15,7 +15,7 @@ from typing import Any
 
 from nmlbench.config import load_config, replace
 from nmlbench.errors import UserError
-from nmlbench.rates import parse_rate
+from nmlbench.rates import parse_rate, rate_overrides
 
 EPILOG = """examples:
   nmlbench noise --dataset mini --type sym --rate 10%
@@ -194,7 +194,7 @@ def config_from_args(args: argparse.Namespace):
         clash = [f for f in ("type", "rate", "asym", "caption_mode") if getattr(args, f)]
         if clash:
             raise UserError(f"--recipe sets the kind and rate; drop --{clash[0].replace('_', '-')}")
-        cfg = load_recipe(args.recipe, tuple(args.set))
+        cfg = load_recipe(args.recipe, tuple(rate_overrides(args.set, "rate")))
         return cfg if args.seed is None else replace(cfg, seed=args.seed)
     if not args.type or args.rate is None:
         raise UserError("say which noise: --type sym|asym|caption and --rate (e.g. 10%), or --recipe NAME")
@@ -207,7 +207,7 @@ def config_from_args(args: argparse.Namespace):
         "seed": args.seed or 0,
         "params": _kind_params(args, kind),
     }
-    return load_config(NoiseConfig, base=base, overrides=args.set)
+    return load_config(NoiseConfig, base=base, overrides=rate_overrides(args.set, "rate"))
 
 
 def run(args: argparse.Namespace) -> int:
