@@ -161,3 +161,32 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def check_output(dest: str | Path, *, folder: bool) -> Path:
+    """Raise now the OSError that writing `dest` (a folder if `folder`, else a file) would raise later.
+
+    Verbs call it on their output paths before any work, so a path that can never be written
+    (through a file, a folder where a file goes, a name too long, a read-only disk) costs nothing
+    and writes nothing. Permissions are checked too, but root passes them, as it would the write.
+    """
+    dest = Path(dest)
+    parents = [p for p in dest.parents if os.path.lexists(p)]
+    base = parents[0] if parents else Path(".")
+    try:
+        name_max = os.pathconf(base, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    if any(len(os.fsencode(part)) > name_max for part in dest.parts) or len(os.fsencode(dest)) >= 4096:
+        raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), str(dest))
+    if dest.exists() and dest.is_dir() != folder:
+        error = NotADirectoryError if folder else IsADirectoryError
+        raise error(errno.ENOTDIR if folder else errno.EISDIR, "", str(dest))
+    if not base.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(base))
+    if os.statvfs(base).f_flag & os.ST_RDONLY:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(base))
+    for target in (base, dest) if folder and dest.exists() else (base,):
+        if not os.access(target, os.W_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
+    return dest
