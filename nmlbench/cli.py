@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from nmlbench import __version__
-from nmlbench.errors import UserError, is_user_os_error, os_error_line
+from nmlbench.errors import UserError, os_error_line
 
 # Each module defines `add_parser(subparsers)`; its parser sets `func(args) -> int`.
 # Only verbs that work are listed here, so `nmlbench --help` never offers a stub.
@@ -79,8 +79,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except OSError as e:
         # Every verb, one mapping: the filesystem's state is the user's to fix (see errors.py).
-        if not is_user_os_error(e):
-            raise
         logging.getLogger("nmlbench").debug("operating-system error", exc_info=True)  # -v: traceback
         print(f"nmlbench: error: {os_error_line(e)}", file=sys.stderr)
         return 2

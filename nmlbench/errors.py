@@ -1,10 +1,10 @@
 """The errors the CLI turns into a single line and exit code 2.
 
 Raise `UserError` for anything the user can fix (bad path, bad rate, unknown name); the message must
-name the problem and the fix. An `OSError` that carries an errno (permission denied, no space left,
-read-only disk, a file where a folder should be, a name too long, ...) is reported the same way by
-`os_error_line`: whatever path it concerns, the user can change the filesystem or choose another path,
-so it is their problem to fix, not a bug. Anything else is a bug and keeps its traceback.
+name the problem and the fix. An `OSError` (permission denied, no space left, read-only disk, a file
+where a folder should be, a name too long, a reader's "is a directory", ...) is reported the same way
+by `os_error_line`: it is about a path or device the user chose or can change, so it is theirs to fix,
+not a bug (`nmlbench -v` still logs its traceback). Anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
@@ -44,18 +44,12 @@ _MEANINGS: dict[int, tuple[str, str]] = {
 }
 
 
-def is_user_os_error(exc: BaseException) -> bool:
-    """True for an operating-system error with an errno (the filesystem's state, fixable by the user).
-
-    OSErrors without an errno (e.g. a reader's own "cannot identify image file") say nothing about
-    the filesystem and keep their traceback unless their module turns them into a UserError.
-    """
-    return isinstance(exc, OSError) and isinstance(exc.errno, int)
-
-
 def os_error_line(exc: OSError) -> str:
     """One line for `exc`: the path(s), the errno's meaning and a fix, e.g.
-    `cannot write /x/out: read-only file system; choose a folder on a writable disk or ...`."""
+    `/x/out: read-only file system (EROFS); choose a folder on a writable disk or ...`."""
+    if not isinstance(exc.errno, int):  # a library's own I/O error (pyarrow: "Expected file path, ...")
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return f"{text}; check that the path names a readable file of the expected kind"
     meaning, hint = _MEANINGS.get(
         exc.errno, ((exc.strerror or os.strerror(exc.errno)).lower(), "check the path and run again")
     )

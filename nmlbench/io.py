@@ -71,8 +71,8 @@ def _made_parents(dest: Path) -> Iterator[None]:
                 raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(parent))
             break
         missing.append(parent)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)  # may fail half way (a name too long)
         yield
     except BaseException:
         for d in missing:  # deepest first
@@ -184,9 +184,9 @@ def check_output(dest: str | Path, *, folder: bool) -> Path:
         raise error(errno.ENOTDIR if folder else errno.EISDIR, "", str(dest))
     if not base.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(base))
-    if os.statvfs(base).f_flag & os.ST_RDONLY:
-        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(base))
-    for target in (base, dest) if folder and dest.exists() else (base,):
-        if not os.access(target, os.W_OK):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
+    target = dest if folder and dest.is_dir() else base  # where the first new entry will be made
+    if os.statvfs(target).f_flag & os.ST_RDONLY:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(target))
+    if not os.access(target, os.W_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
     return dest
