@@ -42,7 +42,8 @@ PATH_CASES = [
     ("noise-out-is-a-file", [*NOISE, "--out", "{F}"], ["{F}", "not a directory"]),
     ("noise-out-name-too-long", [*NOISE, "--out", "{T}/" + LONG], ["name too long", "shorter"]),
     ("noise-dataset-name-too-long", [*NOISE, "--name", LONG], ["name too long", "shorter"]),
-    ("noise-export-through-a-file", [*NOISE, "--export-labels", "{F}/labels.csv"], ["{F}", "not a directory"]),
+    ("noise-export-through-a-file", [*NOISE, "--export-labels", "{F}/labels.csv"],
+     ["{F}", "not a directory"]),
     ("noise-labels-folder-named-csv", ["noise", "--labels", "{T}/d.csv", "--type", "sym", "--rate", "10%"],
      ["{T}/d.csv", "is a directory"]),
     ("noise-audit-manifest-is-a-folder", ["noise", "audit", "{T}/m"], ["manifest"]),
@@ -116,4 +117,5 @@ def test_permission_denied_on_the_figures_folder(reject, results: Path, tmp_path
     # What an NFS server with root squashing answers, which no up-front check can foresee.
     monkeypatch.setattr(tempfile, "mkstemp", _fail(errno.EACCES))
     out = tmp_path / "figs"
-    reject(["plot", str(results), "--out", str(out)], expect=["permission denied", str(out)], watch=[tmp_path])
+    reject(["plot", str(results), "--out", str(out)], expect=["permission denied", str(out)],
+           watch=[tmp_path])
