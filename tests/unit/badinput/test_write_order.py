@@ -55,6 +55,19 @@ def test_refused_before_anything_is_written(reject, tmp_path: Path, argv, expect
     reject(argv, expect=expect, watch=[tmp_path])
 
 
+@pytest.mark.parametrize("argv", [
+    ["pretrain", "--noise", "10%"],
+    ["evaluate", "--model", "tinyresnet", "--method", "lp", "--task", "mini-objects",
+     "--set", "pretrained=false"],
+], ids=["pretrain", "evaluate"])
+def test_tensorboard_folder_through_a_file(reject, tmp_path: Path, argv) -> None:
+    # Refused with the other flags, not after the manifest, the features or the first checkpoint.
+    pytest.importorskip("tensorboard")
+    f = tmp_path / "afile"
+    f.write_text("x", encoding="utf-8")
+    reject([*argv, "--tensorboard", str(f / "tb")], expect=[str(f), "not a directory"], watch=[tmp_path])
+
+
 def test_evaluate_writes_its_config_beside_its_first_record(reject, monkeypatch) -> None:
     # A cell refused while fitting (here: a stand-in for a diverged head) leaves no config file.
     import nmlbench.eval.run as run
