@@ -76,6 +76,26 @@ def test_path_the_os_refuses(reject, afile: Path, results: Path, tmp_path: Path,
     assert "Traceback" not in line
 
 
+# A path the kernel refuses to even look up (a component over NAME_MAX): every verb that reads one.
+LONG_INPUTS = [
+    ("noise-audit", ["noise", "audit", "{L}/manifest.parquet"]),
+    ("noise-audit-labels", ["noise", "audit", "{L}/m/manifest.parquet", "--labels", "{L}.csv"]),
+    ("noise-labels", ["noise", "--labels", "{L}.csv", "--type", "sym", "--rate", "10%"]),
+    ("tasks-show", ["tasks", "show", "{L}.yaml"]),
+    ("evaluate-model", ["evaluate", "--model", "{L}", "--method", "lp", "--task", "mini-objects"]),
+    ("spectrum-features", ["spectrum", "--features", "{L}.npy"]),
+    ("plot-results", ["plot", "{L}"]),
+    ("leaderboard-submit", ["leaderboard", "submit", "{L}"]),
+    ("mini-show-out", ["mini", "show", "--out", "{L}.png"]),
+]
+
+
+@pytest.mark.parametrize("argv", [c[1] for c in LONG_INPUTS], ids=[c[0] for c in LONG_INPUTS])
+def test_path_name_too_long(reject, tmp_path: Path, argv) -> None:
+    long_path = str(tmp_path / LONG)
+    reject([a.replace("{L}", long_path) for a in argv], expect=["name too long", "shorter"], watch=[tmp_path])
+
+
 def test_spectrum_root_through_a_file(reject, afile: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("NMLBENCH_ROOT", str(afile / "out"))
     reject(["spectrum", "--model", "tinyresnet", "--random-init", "--task", "mini-objects"],
