@@ -6,8 +6,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -78,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nmlbench: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
+        if e.errno == errno.EPIPE:  # `nmlbench tasks list | head`: the reader left, nothing went wrong
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            return 141  # what a shell reports for a pipe writer stopped by SIGPIPE
         # Every verb, one mapping: the filesystem's state is the user's to fix (see errors.py).
         logging.getLogger("nmlbench").debug("operating-system error", exc_info=True)  # -v: traceback
         print(f"nmlbench: error: {os_error_line(e)}", file=sys.stderr)

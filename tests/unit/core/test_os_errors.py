@@ -108,3 +108,16 @@ def test_sweeps_and_overrides_use_the_same_parser() -> None:
         "noise.rate=0.02", "seed=1", "noise.rate=0.1"]
     with pytest.raises(UserError, match="outside"):
         rate_overrides(["rate=250%"], "rate")
+
+
+def test_a_reader_that_left_the_pipe_is_not_an_error(monkeypatch, capsys) -> None:
+    # `nmlbench tasks list | head -1`: exit quietly as a pipe writer does, not with an error line.
+    import nmlbench.tasks.cli as tasks_cli
+    from nmlbench.cli import main
+
+    def reader_gone(args):
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    monkeypatch.setattr(tasks_cli, "run", reader_gone)
+    assert main(["tasks", "list"]) == 141
+    assert capsys.readouterr().err == ""
