@@ -6,13 +6,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from nmlbench import __version__
-from nmlbench.errors import UserError
+from nmlbench.errors import UserError, os_error_line
 
 # Each module defines `add_parser(subparsers)`; its parser sets `func(args) -> int`.
 # Only verbs that work are listed here, so `nmlbench --help` never offers a stub.
@@ -76,6 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UserError as e:
         print(f"nmlbench: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno == errno.EPIPE:  # `nmlbench tasks list | head`: the reader left, nothing went wrong
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            return 141  # what a shell reports for a pipe writer stopped by SIGPIPE
+        # Every verb, one mapping: the filesystem's state is the user's to fix (see errors.py).
+        logging.getLogger("nmlbench").debug("operating-system error", exc_info=True)  # -v: traceback
+        print(f"nmlbench: error: {os_error_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nmlbench: interrupted; run the same command again to resume", file=sys.stderr)

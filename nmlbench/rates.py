@@ -1,14 +1,18 @@
 """One parser for noise rates everywhere: '10%', '10' and '0.1' all mean ten percent."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from nmlbench.errors import UserError
 
 
 def parse_rate(text: str | float | int) -> float:
     """Parse a noise rate into a fraction in [0, 1).
 
-    A trailing '%' or a bare number above 1 is read as a percentage; a number in [0, 1] as a
-    fraction. Rates are returned rounded to 1e-9 so '10%' and '0.1' give the same float.
+    A trailing '%' or a bare number above 1 is read as a percentage; a bare number below 1 as a
+    fraction. A bare 1 (or 1.0) could mean one percent or all samples, so it is refused: write '1%'.
+    Every rate goes through here (--rate, --noise, --set rate=, --set noise.rate=, recipe and config
+    files). Rates are returned rounded to 1e-9 so '10%' and '0.1' give the same float.
     """
     raw = str(text).strip()
     try:
@@ -16,7 +20,11 @@ def parse_rate(text: str | float | int) -> float:
             value = float(raw[:-1]) / 100.0
         else:
             value = float(raw)
-            if value >= 1.0:  # '10' means 10 %; 1.0 would be 100 % noise, which is refused below
+            if value == 1.0:
+                raise UserError(
+                    f"noise rate {raw!r} is ambiguous (1 % or 100 %?); write '1%' or '0.01' for one percent"
+                )
+            if value > 1.0:  # '10' means 10 %
                 value = value / 100.0
     except ValueError:
         raise UserError(f"cannot read noise rate {raw!r}; write it as '10%', '10' or '0.1'") from None
@@ -42,3 +50,18 @@ def rate_tag(rate: float) -> str:
     """10 % -> '10', 2.5 % -> '2.5': used in directory and checkpoint names."""
     pct = round(rate * 100, 6)
     return f"{pct:g}"
+
+
+def rate_overrides(overrides: Sequence[str], key: str) -> list[str]:
+    """`--set` items with the value of `key` (e.g. 'noise.rate') read by `parse_rate`.
+
+    Config fields hold fractions; without this, `--set noise.rate=2` would be the number 2 to the
+    config but 2 % to the manifest writer. With it, `--set` and `--rate` read a rate alike.
+    """
+    out = []
+    for item in overrides:
+        name, sep, value = item.partition("=")
+        if sep and name.strip() == key:
+            item = f"{name}={parse_rate(value)!r}"
+        out.append(item)
+    return out

@@ -62,6 +62,10 @@ def from_args(args: argparse.Namespace, root: str | Path | None) -> TrackOptions
         raise UserError("--tensorboard: the tensorboard package is not installed; `pip install tensorboard`")
     base = output_root(root)
     tb_dir = None if tb is None else str(Path(tb or base / "tb").resolve())
+    if tb_dir is not None:
+        from nmlbench.io import check_output
+
+        check_output(tb_dir, folder=True)  # not after the manifest and the first checkpoint
     return TrackOptions(tb_dir, project, str(base.resolve()) if project else None)
 
 

@@ -28,7 +28,7 @@ from nmlbench.eval.config import (
     resolve_device,
 )
 from nmlbench.eval.job import fit_and_record, open_task_data
-from nmlbench.io import write_text
+from nmlbench.io import check_output, write_text
 from nmlbench.models import check_models, load_backbone, model_identity
 from nmlbench.results.io import is_complete, make_run_id, record_path, safe_name
 from nmlbench.tuning import TUNERS
@@ -137,12 +137,28 @@ def preflight(jobs: list[Job]) -> None:
         load_task_data(job, api)  # raises on a missing file or a label out of range
 
 
+def check_methods(jobs: list[Job], cfg: EvalConfig) -> None:
+    """Every method can run on every model (LoRA needs attention blocks, LEVI tap points) before the
+    first record is written; else `--method lp,lora` on a CNN would write LP records, then fail."""
+    from nmlbench.tuning.base import Tuner
+
+    picky = [m for m in jobs[0].methods if TUNERS.get(m).check_backbone is not Tuner.check_backbone]
+    if not picky:
+        return
+    device = resolve_device(cfg.device)
+    for model in dict.fromkeys(j.model for j in jobs):
+        backbone = _backbone(model, cfg, device)  # kept in _LOADED: the first job reuses it
+        for method in picky:
+            TUNERS.get(method)(method_config(cfg, TUNERS.get(method).config_key)).check_backbone(backbone)
+
+
 def run_job(job: Job) -> list[str]:
     """Run every unfinished (method, seed) of `job`; returns the record paths (as strings)."""
     opts = job.options
     cfg = load_eval_config(opts.preset or default_preset(job.suite), opts.config_path, opts.overrides)
     backbone = None
     data = None
+    config_written = False
     out: list[str] = []
     task_labels = [tasks_api().get_task(t).label for t in job.report_tasks]
     model = model_label(job.model, cfg)
@@ -161,9 +177,11 @@ def run_job(job: Job) -> list[str]:
             if backbone is None:
                 backbone = _backbone(job.model, cfg, resolve_device(cfg.device))
                 data = open_task_data(job, backbone, cfg)
-                write_text(config_path(job.root, job.suite, cfg), dump_config(cfg))
             tuner.check_backbone(backbone)
             out += [str(p) for p in fit_and_record(tuner, method, seed, data, paths, cfg)]
+            if not config_written:  # beside the first record, never before: a refused grid writes nothing
+                write_text(config_path(job.root, job.suite, cfg), dump_config(cfg))
+                config_written = True
     return out
 
 
@@ -227,10 +245,11 @@ def evaluate(
     cfg = load_eval_config(  # validates presets and overrides before any work
         options.preset or default_preset(suite or "custom"), options.config_path, options.overrides
     )
-    root_s = str(output_root(root))
+    root_s = str(check_output(output_root(root), folder=True))  # a root that can never be written: now
     jobs = plan_jobs(list(models), methods, suite or "custom", list(seeds), root_s, options)
     check_models(models, cfg.pretrained, cfg.image_size)
     preflight(jobs)  # every task's data read and checked: bad input writes nothing
+    check_methods(jobs, cfg)
     if options.launcher == "none":
         results = [run_job(j) for j in tqdm(jobs, desc="evaluate", unit="job")]
     else:

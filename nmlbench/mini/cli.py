@@ -9,6 +9,7 @@ import argparse
 import json
 
 from nmlbench.errors import UserError
+from nmlbench.io import check_output
 
 EPILOG = """examples:
   nmlbench mini build                      # generate once, cached under $NMLBENCH_DATA/mini-v1/seed0
@@ -68,6 +69,7 @@ def _show(args: argparse.Namespace) -> int:
 
     if args.per_row < 1:
         raise UserError(f"--per-row must be at least 1, got {args.per_row}")
+    check_output(args.out, folder=False)
     up = load_upstream(args.data_root, args.seed)
     rows = [("upstream", up.images)]
     for name, _, _ in _mini_pairs(args.seed):

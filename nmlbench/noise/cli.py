@@ -15,7 +15,8 @@ from typing import Any
 
 from nmlbench.config import load_config, replace
 from nmlbench.errors import UserError
-from nmlbench.rates import parse_rate
+from nmlbench.io import check_output
+from nmlbench.rates import parse_rate, rate_overrides
 
 EPILOG = """examples:
   nmlbench noise --dataset mini --type sym --rate 10%
@@ -38,6 +39,7 @@ SOURCE_FLAGS = {
     "hf": "hf",
 }
 KNOWN_DATASETS = ["mini"]
+LABEL_FILES = (".csv", ".tsv", ".parquet", ".jsonl")  # what --export-labels can write
 
 
 def _add_source_args(p: argparse.ArgumentParser) -> None:
@@ -194,7 +196,7 @@ def config_from_args(args: argparse.Namespace):
         clash = [f for f in ("type", "rate", "asym", "caption_mode") if getattr(args, f)]
         if clash:
             raise UserError(f"--recipe sets the kind and rate; drop --{clash[0].replace('_', '-')}")
-        cfg = load_recipe(args.recipe, tuple(args.set))
+        cfg = load_recipe(args.recipe, tuple(rate_overrides(args.set, "rate")))
         return cfg if args.seed is None else replace(cfg, seed=args.seed)
     if not args.type or args.rate is None:
         raise UserError("say which noise: --type sym|asym|caption and --rate (e.g. 10%), or --recipe NAME")
@@ -207,7 +209,28 @@ def config_from_args(args: argparse.Namespace):
         "seed": args.seed or 0,
         "params": _kind_params(args, kind),
     }
-    return load_config(NoiseConfig, base=base, overrides=args.set)
+    return load_config(NoiseConfig, base=base, overrides=rate_overrides(args.set, "rate"))
+
+
+def check_outputs(args: argparse.Namespace, spec: Any, cfg: Any) -> None:
+    """Every output the flags name can be written and suits the data, before the manifest is made:
+    an export refused after the manifest was written would leave that manifest behind."""
+    from nmlbench.noise import NOISE, resolve_kind
+    from nmlbench.paths import output_root
+
+    check_output(args.out or output_root(), folder=True)
+    if args.export_labels:
+        if os.path.splitext(args.export_labels)[1].lower() not in LABEL_FILES:
+            raise UserError(
+                f"--export-labels {args.export_labels}: use a .csv, .tsv, .parquet or .jsonl file name"
+            )
+        if NOISE.get(resolve_kind(cfg.kind)).target != "label":
+            raise UserError("--export-labels needs label noise; for captions use --export-wds")
+        check_output(args.export_labels, folder=False)
+    if args.export_wds:
+        if spec.type != "wds":
+            raise UserError(f"--export-wds needs a webdataset source (--wds), not --{spec.type}")
+        check_output(args.export_wds, folder=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -221,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             "name the data: --dataset mini, --imagefolder, --npz, --labels, --wds, --captions or --hf"
         )
+    check_outputs(args, spec, cfg)
     path = apply_noise(spec, cfg, out=args.out, overwrite=args.overwrite)
     if args.export_labels:
         export_labels(path, args.export_labels)

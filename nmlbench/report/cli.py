@@ -38,6 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nmlbench.errors import UserError
+    from nmlbench.io import check_output
     from nmlbench.paths import output_root
     from nmlbench.report import plots
     from nmlbench.report.aggregate import DisplayConfig, build_tables, load_records, task_order
@@ -45,12 +46,13 @@ def run(args: argparse.Namespace) -> int:
     for d in [*args.results, *args.spectrum]:
         if not d.is_dir():
             raise UserError(f"{d} is not a folder; pass results/<suite> (and spectrum folders) that exist")
+    out = args.out or output_root() / "plots"
+    check_output(out, folder=True)
     cfg = DisplayConfig(metric=args.metric)
     df = load_records(args.results)
     cells, summary = build_tables(df, cfg)
     record_files = [p for d in args.results for p in sorted(d.glob("*.json")) if p.name != "submission.json"]
     record_files += [p for d in args.spectrum for p in sorted(d.rglob("*.json"))]
-    out = args.out or output_root() / "plots"
     figs = plots.make_all(
         cells, summary, task_order(df), plots.load_spectra(record_files), out, cfg.metric_names[cfg.metric]
     )

@@ -108,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
     tasks = check_tasks(tasks, opts)
     if args.attach and not args.attach.is_dir():
         raise UserError(f"--attach {args.attach} is not a folder of result records; pass results/<suite>")
+    from nmlbench.io import check_output
+    from nmlbench.paths import output_root
+
+    check_output(output_root(), folder=True)  # before the features are extracted
     paths = run_spectrum(args.model, tasks, opts, progress=lambda xs: tqdm(xs, desc="spectrum"))
     for p in paths:
         print(p)

@@ -10,7 +10,7 @@ from typing import Any
 
 from nmlbench import tracking
 from nmlbench.errors import UserError
-from nmlbench.io import write_text
+from nmlbench.io import check_output, write_text
 from nmlbench.paths import output_root
 from nmlbench.rates import parse_rates
 from nmlbench.study.run import StudyOptions, run_study
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         root=args.root, data_root=args.data_root)
     if args.workers < 0:
         raise UserError("--workers must be >= 0 (0: one per core)")
+    check_output(output_root(args.root), folder=True)  # not after an hour of training
     track = tracking.from_args(args, args.root)
     with tracking.activated(track):  # reaches the worker processes; never part of a key
         _, table = run_study(opts)
