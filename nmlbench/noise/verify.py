@@ -64,16 +64,21 @@ def check_recipe_name(cfg: NoiseConfig, kind: NoiseKind, where: str) -> None:
     known = list_recipes()
     if name in known:
         rec = load_recipe(name)
-        same = (
-            NOISE.get(rec.kind) is type(kind)
-            and abs(rec.rate - cfg.rate) < 1e-9
-            and rec.version == cfg.version
-            and make_kind(rec).params == kind.params
-        )
-        if not same:
+        differs = [
+            what
+            for what, same in (
+                (f"kind {rec.kind}", NOISE.get(rec.kind) is type(kind)),
+                (f"rate {rate_tag(rec.rate)}%", abs(rec.rate - cfg.rate) < 1e-9),
+                (f"version {rec.version}", rec.version == cfg.version),
+                (f"params {dataclasses.asdict(make_kind(rec).params)}", make_kind(rec).params == kind.params),
+            )
+            if not same
+        ]
+        if differs:
             raise UserError(
-                f"manifest {where} is named after recipe {name!r} ({rec.kind}, {rate_tag(rec.rate)}%), "
-                f"but its sidecar says {cfg.kind} at {rate_tag(cfg.rate)}%; {REGENERATE}"
+                f"manifest {where} is named after recipe {name!r}, which has {', '.join(differs)}, but its "
+                f"sidecar says {cfg.kind} at {rate_tag(cfg.rate)}% with params {dataclasses.asdict(kind.params)} "
+                f"(version {cfg.version}); {REGENERATE}"
             )
         return
     if _DERIVED.match(name):
