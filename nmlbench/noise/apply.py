@@ -191,8 +191,8 @@ def apply_noise(
         return out_dir / MANIFEST_NAME
     if (out_dir / SIDECAR_NAME).is_file() and not overwrite:
         raise UserError(
-            f"{out_dir} holds a manifest made from other inputs (or a damaged one, or one whose rows were edited); "
-            "pass --overwrite to replace it or --out to write elsewhere"
+            f"{out_dir} holds a manifest made from other inputs (or a damaged one, or one whose rows "
+            "were edited); pass --overwrite to replace it or --out to write elsewhere"
         )
     meta.update(n_eligible=result.eligible, n_selected=result.selected, **result.extra)
     meta.update(

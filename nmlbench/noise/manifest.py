@@ -173,7 +173,9 @@ def read_manifest_table(path: str | Path) -> tuple[pa.Table, dict[str, Any]]:
         raise UserError(f"manifest {parquet} is not a readable parquet file ({e}); regenerate it") from None
     for col in ("sample_id", "donor_id"):
         if col in tbl.column_names:
-            check_ids(tbl.column(col), f"manifest {parquet} column {col!r}", "regenerate it with `nmlbench noise`")
+            check_ids(
+                tbl.column(col), f"manifest {parquet} column {col!r}", "regenerate it with `nmlbench noise`"
+            )
     return tbl, meta
 
 

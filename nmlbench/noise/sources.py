@@ -21,8 +21,8 @@ import pyarrow as pa
 from nmlbench.errors import UserError
 from nmlbench.noise.base import SampleTable, make_table
 from nmlbench.readers import ReadSpec, labels_from, read_records
-from nmlbench.readers.base import check_ids, decoding, describe, string_array
 from nmlbench.readers import expand_shards as expand_shards
+from nmlbench.readers.base import check_ids, decoding, describe, string_array
 from nmlbench.registry import Registry
 
 SOURCES: Registry[Callable[[SourceSpec, str], SampleTable]] = Registry("source type")

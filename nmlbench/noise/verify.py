@@ -19,7 +19,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nmlbench.errors import UserError
-from nmlbench.noise.apply import config_from_sidecar, derive, list_recipes, load_recipe, make_kind, recipe_name
+from nmlbench.noise.apply import (
+    config_from_sidecar,
+    derive,
+    list_recipes,
+    load_recipe,
+    make_kind,
+    recipe_name,
+)
 from nmlbench.noise.base import GENERATOR_VERSION, NOISE, NoiseConfig, NoiseKind, SampleTable, make_table
 from nmlbench.noise.manifest import summarize
 from nmlbench.rates import rate_tag
@@ -76,9 +83,9 @@ def check_recipe_name(cfg: NoiseConfig, kind: NoiseKind, where: str) -> None:
         ]
         if differs:
             raise UserError(
-                f"manifest {where} is named after recipe {name!r}, which has {', '.join(differs)}, but its "
-                f"sidecar says {cfg.kind} at {rate_tag(cfg.rate)}% with params {dataclasses.asdict(kind.params)} "
-                f"(version {cfg.version}); {REGENERATE}"
+                f"manifest {where} is named after recipe {name!r}, which has {', '.join(differs)}, but "
+                f"its sidecar says {cfg.kind} at {rate_tag(cfg.rate)}% with params "
+                f"{dataclasses.asdict(kind.params)} (version {cfg.version}); {REGENERATE}"
             )
         return
     if _DERIVED.match(name):
@@ -95,7 +102,9 @@ def _check_param_files(kind: NoiseKind, meta: dict[str, Any], where: str) -> Non
     except UserError as e:
         raise UserError(f"cannot re-derive manifest {where}: {e}") from None
     if now != meta.get("params"):
-        changed = sorted(k for k in set(now) | set(meta.get("params") or {}) if now.get(k) != meta["params"].get(k))
+        changed = sorted(
+            k for k in set(now) | set(meta.get("params") or {}) if now.get(k) != meta["params"].get(k)
+        )
         raise UserError(
             f"manifest {where} was made with other parameters than its recipe's files give now "
             f"({', '.join(changed)} differ); restore the files or {REGENERATE}"
@@ -103,7 +112,7 @@ def _check_param_files(kind: NoiseKind, meta: dict[str, Any], where: str) -> Non
 
 
 def _differences(tbl: pa.Table, expected: pa.Table) -> list[str]:
-    """The first rows where `tbl` and `expected` differ, as 'row 7 (sample 'x'): noisy_label 2, expected 5'."""
+    """The first rows where `tbl` and `expected` differ: "row 7 (sample 'x'): noisy_label 2, expected 5"."""
     if tbl.column_names != expected.column_names:
         return [f"columns {tbl.column_names}, expected {expected.column_names}"]
     if tbl.num_rows != expected.num_rows:
@@ -143,7 +152,9 @@ def verify_rows(
                 f"its rows cannot be re-derived: {REGENERATE}"
             )
     if kind.target != meta.get("target"):
-        raise UserError(f"sidecar of {where}: kind {cfg.kind} is {kind.target} noise, not {meta.get('target')}")
+        raise UserError(
+            f"sidecar of {where}: kind {cfg.kind} is {kind.target} noise, not {meta.get('target')}"
+        )
     _check_param_files(kind, meta, where)
     check_recipe_name(cfg, kind, where)
     source = "source" if table is not None else "manifest"

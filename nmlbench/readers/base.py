@@ -134,7 +134,9 @@ def read_records(spec: ReadSpec) -> Records:
     reader = FORMATS.get(spec.format)
     with decoding(f"{spec.format} data {spec.path}"):
         rec = reader(spec)
-    check_ids(rec.ids, rec.where, f"give every sample an id (or name another with {spec.option.format('id')})")
+    check_ids(
+        rec.ids, rec.where, f"give every sample an id (or name another with {spec.option.format('id')})"
+    )
     for what in ("label", "caption"):
         if spec.need == what and (rec.labels if what == "label" else rec.captions) is None:
             raise UserError(

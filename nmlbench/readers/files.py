@@ -102,7 +102,9 @@ def open_npz(path: Path) -> Any:
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as f:
             npy = f.read(6) == b"\x93NUMPY"
-        what = "it holds one array (a .npy), not an archive" if npy else "it is not a zip archive, so not a .npz"
+        what = (
+            "it holds one array (a .npy), not an archive" if npy else "it is not a zip archive, so not a .npz"
+        )
         raise UserError(f"cannot read npz archive {path}: {what}; {fix}")
     with decoding(f"npz archive {path}", fix):
         return np.load(path, allow_pickle=False)
@@ -112,7 +114,9 @@ def _npz_rows(z: Any, key: str) -> int | None:
     """Leading dimension of an archive member, from its .npy header (the data is not read)."""
     with z.zip.open(f"{key}.npy") as f:
         version = np.lib.format.read_magic(f)
-        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        read = (
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
         shape = read(f)[0]
     return shape[0] if shape else None
 

@@ -22,6 +22,7 @@ from nmlbench.io import sha256_file
 
 SYM = ["--type", "sym", "--rate", "40%"]
 CAP = ["--type", "caption", "--rate", "40%"]
+EVALUATE = ["evaluate", "--model", "tinyresnet", "--method", "lp", "--set", "pretrained=false", "--task"]
 TINY = ["--set", "optim.epochs=1", "--set", "optim.batch_size=8", "--set", "model=nmlbench_tinyresnet"]
 
 
@@ -169,7 +170,8 @@ CASES: list[tuple[str, Callable[[Path], list[str]], list[str]]] = [
     ("csv-negative-label", lambda t: ["noise", "--labels", str(_write(
         t / "e.csv", b"id,label\n1,3\n2,-1\n3,0\n")), *SYM], ["e.csv", "label -1"]),
     ("csv-label-out-of-range", lambda t: ["noise", "--labels", str(_write(
-        t / "f.csv", b"id,label\n1,3\n2,1\n3,0\n")), *SYM, "--num-classes", "2"], ["label 3", "outside 0..1"]),
+        t / "f.csv", b"id,label\n1,3\n2,1\n3,0\n")), *SYM, "--num-classes", "2"],
+        ["label 3", "outside 0..1"]),
     ("csv-float-labels", lambda t: ["noise", "--labels", str(_write(
         t / "h.csv", b"id,label\n1,3.0\n2,1.5\n3,0\n")), *SYM], ["h.csv", "floating-point"]),
     ("new:csv-empty-id", lambda t: ["noise", "--labels", str(_write(
@@ -177,7 +179,8 @@ CASES: list[tuple[str, Callable[[Path], list[str]], list[str]]] = [
     ("new:jsonl-not-utf8", lambda t: ["noise", "--labels", str(_write(
         t / "l.jsonl", b'{"id":"a","label":1}\n{"id":"b","lab\xff":2}\n')), *SYM], ["l.jsonl", "not utf-8"]),
     ("parquet-empty", lambda t: ["noise", "--labels", str(_parquet(
-        t / "e.parquet", id=pa.array([], pa.string()), label=pa.array([], pa.int64()))), *SYM], ["no samples"]),
+        t / "e.parquet", id=pa.array([], pa.string()), label=pa.array([], pa.int64()))), *SYM],
+        ["no samples"]),
     ("parquet-null-label", lambda t: ["noise", "--labels", str(_parquet(
         t / "n.parquet", id=["a", "b", "c"], label=[1, None, 0])), *SYM], ["n.parquet", "empty 'label'"]),
     ("new:parquet-empty-string-id", lambda t: ["noise", "--labels", str(_parquet(
@@ -217,10 +220,12 @@ CASES: list[tuple[str, Callable[[Path], list[str]], list[str]]] = [
         t, lambda d: _write(d / "manifest.parquet", (d / "manifest.parquet").read_bytes() + b"x"))),
         ["sha256", "sidecar"]),
     # --- task readers (evaluate) -------------------------------------------------------------
-    ("new:evaluate-task-npz-garbage", lambda t: ["evaluate", "--model", "tinyresnet", "--method", "lp",
-        "--set", "pretrained=false", "--task", _task(t, _write(t / "train.npz", b"garbage" * 40))], ["train.npz", "not a zip archive"]),
-    ("new:evaluate-task-npz-lengths", lambda t: ["evaluate", "--model", "tinyresnet", "--method", "lp",
-        "--set", "pretrained=false", "--task", _task(t, _npz(t / "train.npz", labels=np.arange(7) % 3))], ["train.npz", "12 images but 7"]),
+    ("new:evaluate-task-npz-garbage", lambda t: [*EVALUATE, _task(t, _write(
+        t / "train.npz", b"garbage" * 40))],
+        ["train.npz", "not a zip archive"]),
+    ("new:evaluate-task-npz-lengths", lambda t: [*EVALUATE, _task(t, _npz(
+        t / "train.npz", labels=np.arange(7) % 3))],
+        ["train.npz", "12 images but 7"]),
 ]
 
 
@@ -244,7 +249,8 @@ def test_task_image_that_does_not_decode_names_the_file(tmp_path: Path, capsys) 
             for i in range(2):
                 Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(d / f"{i}.png")
     _write(tmp_path / "if" / "train" / "b" / "bad.png", b"\x89PNG not really")
-    spec = {"version": 1, "reader": "image_folder", "num_classes": 3, "params": {"root": str(tmp_path / "if")}}
+    spec = {"version": 1, "reader": "image_folder", "num_classes": 3,
+            "params": {"root": str(tmp_path / "if")}}
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(spec))
     capsys.readouterr()
     code = main(["evaluate", "--model", "tinyresnet", "--method", "lp", "--task", str(tmp_path / "t.yaml"),

@@ -3,6 +3,7 @@
 A manifest is forged consistently (labels swapped, hash and counts recomputed): only re-deriving
 its rows from source + recipe + seed can tell, and both the audit and pretraining must.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,12 @@ TINY = ["--set", "optim.epochs=1", "--set", "optim.batch_size=8", "--set", "mode
 def made(tmp_path: Path) -> Path:
     """A 10 % symmetric manifest of a 40-sample npz (three classes), at tmp_path/m."""
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "src.npz", images=rng.integers(0, 255, (40, 8, 8, 3), dtype=np.uint8),
-             labels=np.arange(40) % 3, classes=np.array(["ant", "bee", "cow"]))
+    np.savez(
+        tmp_path / "src.npz",
+        images=rng.integers(0, 255, (40, 8, 8, 3), dtype=np.uint8),
+        labels=np.arange(40) % 3,
+        classes=np.array(["ant", "bee", "cow"]),
+    )
     argv = ["noise", "--npz", str(tmp_path / "src.npz"), "--type", "sym", "--rate", "10%"]
     assert main([*argv, "--out", str(tmp_path / "m")]) == 0
     return tmp_path / "m"
@@ -54,18 +59,23 @@ def test_consistent_forgery_fails_the_audit_with_and_without_the_source(made: Pa
     assert audit(made)["rows_check"] == {"status": "ok", "n_rows": 40, "from": "source"}
     _forge(made)
     for check in (True, False):
-        with pytest.raises(UserError, match=r"not what recipe 'sym10'.*row \d+ \(sample '\d+'\): noisy_label"):
+        with pytest.raises(
+            UserError, match=r"not what recipe 'sym10'.*row \d+ \(sample '\d+'\): noisy_label"
+        ):
             audit(made, check=check)
 
 
-@pytest.mark.parametrize("edit, words", [
-    ({"nominal_rate": 0.3}, "30%"),
-    ({"recipe": "sym30"}, "'sym30'"),
-    ({"seed": 7}, "seed 7"),
-    ({"nominal_rate": 0.3, "recipe": "sym30"}, "not what recipe 'sym30'"),
-    ({"nominal_rate": 0.3, "recipe": "mine"}, "not what recipe 'mine'"),
-    ({"params": {"include_true_class": True}}, "which has params {'include_true_class': False}"),
-])
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        ({"nominal_rate": 0.3}, "30%"),
+        ({"recipe": "sym30"}, "'sym30'"),
+        ({"seed": 7}, "seed 7"),
+        ({"nominal_rate": 0.3, "recipe": "sym30"}, "not what recipe 'sym30'"),
+        ({"nominal_rate": 0.3, "recipe": "mine"}, "not what recipe 'mine'"),
+        ({"params": {"include_true_class": True}}, "which has params {'include_true_class': False}"),
+    ],
+)
 def test_sidecar_edits_fail_the_audit(made: Path, edit: dict, words: str, capsys) -> None:
     (made / "manifest.json").write_text(json.dumps({**_sidecar(made), **edit}))
     assert main(["noise", "audit", str(made)]) == 2
@@ -80,22 +90,40 @@ def test_audit_without_its_source_says_how_and_no_check_still_rederives(made: Pa
     assert audit(made, check=False)["rows_check"]["from"] == "manifest"
     from nmlbench.noise.sources import SourceSpec
 
-    assert audit(made, source=SourceSpec(type="npz", path=str(tmp_path / "moved.npz")))["source_check"][
-        "status"] == "ok"
+    assert (
+        audit(made, source=SourceSpec(type="npz", path=str(tmp_path / "moved.npz")))["source_check"]["status"]
+        == "ok"
+    )
 
 
 def _pretrain(tmp_path: Path, made: Path, rate: str) -> list[str]:
-    return ["pretrain", "--noise", rate, "--out", str(tmp_path / "out"), *TINY, "--set", "data.source=npz",
-            "--set", f"data.path={tmp_path / 'src.npz'}", "--set", "data.name=own",
-            "--set", f"data.manifest={made / 'manifest.parquet'}"]
+    return [
+        "pretrain",
+        "--noise",
+        rate,
+        "--out",
+        str(tmp_path / "out"),
+        *TINY,
+        "--set",
+        "data.source=npz",
+        "--set",
+        f"data.path={tmp_path / 'src.npz'}",
+        "--set",
+        "data.name=own",
+        "--set",
+        f"data.manifest={made / 'manifest.parquet'}",
+    ]
 
 
-@pytest.mark.parametrize("tamper, rate, words", [
-    ("hash", "10%", "does not match the sha256 in its sidecar"),
-    ("forge", "10%", "not what recipe 'sym10'"),
-    ("rate", "30%", "not what recipe 'sym30'"),
-    ("rate-only", "10%", "is for noise 30%"),
-])
+@pytest.mark.parametrize(
+    "tamper, rate, words",
+    [
+        ("hash", "10%", "does not match the sha256 in its sidecar"),
+        ("forge", "10%", "not what recipe 'sym10'"),
+        ("rate", "30%", "not what recipe 'sym30'"),
+        ("rate-only", "10%", "is for noise 30%"),
+    ],
+)
 def test_pretrain_refuses_a_manifest_that_is_not_what_it_says(
     made: Path, tmp_path: Path, capsys, tamper: str, rate: str, words: str
 ) -> None:
@@ -122,15 +150,27 @@ def test_noise_never_reuses_a_forged_manifest(made: Path, tmp_path: Path) -> Non
 
 def test_every_recipe_kind_rederives(tmp_path: Path, made: Path) -> None:
     """Captions (both modes), reference symmetric, pairflip and group manifests all audit clean."""
-    np.savez(tmp_path / "cap.npz", labels=np.arange(30) % 3, captions=np.array([f"c {i % 7}" for i in range(30)]))
+    np.savez(
+        tmp_path / "cap.npz", labels=np.arange(30) % 3, captions=np.array([f"c {i % 7}" for i in range(30)])
+    )
     (tmp_path / "g.yaml").write_text("a: [ant, bee]\nb: [cow]\n")
     runs = {
         "cap": ["--npz", str(tmp_path / "cap.npz"), "--type", "caption", "--rate", "20%"],
         "swap": ["--npz", str(tmp_path / "cap.npz"), "--recipe", "capswap10"],
         "ref": ["--npz", str(tmp_path / "src.npz"), "--recipe", "sym10-ref"],
         "pair": ["--npz", str(tmp_path / "src.npz"), "--type", "asym", "--rate", "20%"],
-        "group": ["--npz", str(tmp_path / "src.npz"), "--type", "asym", "--asym", "group",
-                  "--groups", str(tmp_path / "g.yaml"), "--rate", "20%"],
+        "group": [
+            "--npz",
+            str(tmp_path / "src.npz"),
+            "--type",
+            "asym",
+            "--asym",
+            "group",
+            "--groups",
+            str(tmp_path / "g.yaml"),
+            "--rate",
+            "20%",
+        ],
     }
     for name, argv in runs.items():
         assert main(["noise", *argv, "--out", str(tmp_path / name)]) == 0
