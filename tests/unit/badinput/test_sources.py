@@ -40,8 +40,16 @@ def _tar(path: Path, samples: list[dict[str, bytes]]) -> Path:
     return path
 
 
-def _shard(path: Path, n: int = 5, **override: dict[str, bytes]) -> Path:
-    samples = [{"__key__": f"{k:03d}", "jpg": b"\xff\xd8", "txt": f"cap {k}".encode(), "cls": b"1"}
+def _jpeg() -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def _shard(path: Path, n: int = 5, jpg: bytes = b"\xff\xd8", **override: dict[str, bytes]) -> Path:
+    samples = [{"__key__": f"{k:03d}", "jpg": jpg, "txt": f"cap {k}".encode(), "cls": b"1"}
                for k in range(n)]
     for key, members in override.items():
         k = int(key[1:])
@@ -219,6 +227,13 @@ CASES: list[tuple[str, Callable[[Path], list[str]], list[str]]] = [
     ("pretrain-manifest-hash-mismatch", lambda t: _pretrain_npz(t, "10%", _manifest(
         t, lambda d: _write(d / "manifest.parquet", (d / "manifest.parquet").read_bytes() + b"x"))),
         ["sha256", "sidecar"]),
+    ("new:pretrain-shard-truncated-between-samples", lambda t: [
+        "pretrain", "--noise", "0", *TINY, "--set", "optim.batch_size=2", "--set", "data.source=webdataset",
+        "--set", f"data.path={_cut_before_member(_shard(t / 's.tar', jpg=_jpeg()), 12)}"],
+        ["s.tar", "truncated"]),
+    ("pretrain-npz-garbage", lambda t: [
+        "pretrain", "--noise", "0", *TINY, "--set", "data.source=npz", "--set",
+        f"data.path={_write(t / 'g.npz', b'PK' + bytes(100))}"], ["g.npz", "not a zip archive"]),
     # --- task readers (evaluate) -------------------------------------------------------------
     ("new:evaluate-task-npz-garbage", lambda t: [*EVALUATE, _task(t, _write(
         t / "train.npz", b"garbage" * 40))],
