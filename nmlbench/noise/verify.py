@@ -33,8 +33,8 @@ from nmlbench.rates import rate_tag
 
 REGENERATE = "regenerate it with `nmlbench noise ... --overwrite`"
 SHOW_ROWS = 3  # differing rows named in the error
-# A derived recipe name ('sym10', 'pairflip20', 'group20-3f9a1c'): it states a kind and a rate.
-_DERIVED = re.compile(r"^([a-z]+?)(\d+(?:\.\d+)?)(-[0-9a-f]{6})?$")
+# A derived recipe name ('sym10', 'pairflip20', 'group20-3f9a1c'): a kind's short name and a rate.
+_DERIVED = re.compile(r"^([a-z]+)(\d+(?:\.\d+)?)(-[0-9a-f]{6})?$")
 # Sidecar counts that follow from the rows; a forged sidecar may not change them.
 SUMMARY_KEYS = (
     "n_samples",
@@ -88,7 +88,8 @@ def check_recipe_name(cfg: NoiseConfig, kind: NoiseKind, where: str) -> None:
                 f"{dataclasses.asdict(kind.params)} (version {cfg.version}); {REGENERATE}"
             )
         return
-    if _DERIVED.match(name):
+    derived_like = _DERIVED.match(name)
+    if derived_like and derived_like.group(1) in {NOISE.get(k).short for k in NOISE}:
         raise UserError(
             f"manifest {where} is named {name!r}, but its recipe ({cfg.kind} at {rate_tag(cfg.rate)}%) "
             f"is named {derived!r}; {REGENERATE}"

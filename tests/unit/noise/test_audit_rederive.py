@@ -178,3 +178,12 @@ def test_every_recipe_kind_rederives(tmp_path: Path, made: Path) -> None:
     (tmp_path / "g.yaml").write_text("a: [ant]\nb: [bee, cow]\n")
     with pytest.raises(UserError, match="groups_sha256"):
         audit(tmp_path / "group")
+
+
+def test_a_free_recipe_name_is_not_read_as_a_rate(made: Path) -> None:
+    """'cifar10' names a recipe, it does not claim 10 % noise; 'pairflip10' does."""
+    (made / "manifest.json").write_text(json.dumps({**_sidecar(made), "recipe": "cifar10"}))
+    assert audit(made)["recipe"] == "cifar10"
+    (made / "manifest.json").write_text(json.dumps({**_sidecar(made), "recipe": "pairflip10"}))
+    with pytest.raises(UserError, match="named 'pairflip10', but its recipe .* is named 'sym10'"):
+        audit(made)
