@@ -6,6 +6,7 @@ can be generated alone and the result never depends on what was generated before
 from __future__ import annotations
 
 import time
+import zipfile
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ UPSTREAM_SIZE = 20_000          # 200 images per class, 100 classes
 UPSTREAM_CHUNK = 2_000          # generation unit; fixed so the streams do not depend on batching
 SPLIT_SIZES = {"train": 500, "val": 200, "test": 500}
 SPLITS = tuple(SPLIT_SIZES)
+UPSTREAM_KEYS = ("ids", "images", "labels", "captions", "classes")
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,22 @@ def _balanced(rng: np.random.Generator, n: int, num_classes: int) -> np.ndarray:
     return rng.permutation(np.arange(n) % num_classes).astype(np.int64)
 
 
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
+def _load_npz(path: Path, keys: Iterable[str]) -> dict[str, np.ndarray]:
+    """The cached arrays; FileNotFoundError when the cache is absent, damaged or incomplete.
+
+    A cache is only ever a copy of what the generators draw, so a truncated or foreign file (a
+    killed copy, a full disk) is removed and regenerated rather than reported.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(path)
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:  # truncated or foreign file: regenerate rather than fail later
+            out = {k: z[k] for k in z.files}
+        missing = set(keys) - set(out)
+        if missing:
+            raise ValueError(f"missing arrays {sorted(missing)}")
+        return out
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         path.unlink(missing_ok=True)
         raise FileNotFoundError(path) from e
 
@@ -87,9 +100,9 @@ def load_upstream(data_dir: str | Path | None = None, seed: int = 0, progress: b
     """
     path = mini_dir(data_dir, seed) / "upstream.npz"
     try:
-        z = _load_npz(path)
+        z = _load_npz(path, UPSTREAM_KEYS)
         return Upstream(z["ids"], z["images"], z["labels"], z["captions"], [str(c) for c in z["classes"]])
-    except (FileNotFoundError, KeyError):
+    except FileNotFoundError:
         pass
     up = generate_upstream(seed, progress)
     with atomic_path(path) as tmp:
@@ -129,7 +142,7 @@ def load_generated(name: str, domain: str, split: str, data_dir: str | Path | No
         raise UserError(f"mini tasks have splits {list(SPLITS)}, not {split!r}")
     path = mini_dir(data_dir, seed) / "tasks" / f"{name}-{domain}.npz"
     try:
-        z = _load_npz(path)
+        z = _load_npz(path, [f"{s}_{what}" for s in SPLITS for what in ("images", "labels")])
     except FileNotFoundError:
         z = generate_task(name, domain, seed)
         with atomic_path(path) as tmp:

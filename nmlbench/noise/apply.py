@@ -11,11 +11,20 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from nmlbench.config import dump_config, from_mapping, read_yaml, stable_key
 from nmlbench.errors import UserError
 from nmlbench.io import atomic_dir, sha256_file, write_json, write_text
-from nmlbench.noise.base import GENERATOR_VERSION, NOISE, NoiseConfig, NoiseKind, resolve_kind
+from nmlbench.noise.base import (
+    GENERATOR_VERSION,
+    NOISE,
+    NoiseConfig,
+    NoiseKind,
+    NoiseResult,
+    SampleTable,
+    resolve_kind,
+)
 from nmlbench.noise.manifest import (
     MANIFEST_NAME,
     SIDECAR_NAME,
@@ -27,6 +36,7 @@ from nmlbench.noise.manifest import (
 from nmlbench.noise.sources import SourceSpec, fingerprint, read_source
 from nmlbench.paths import output_root, shipped_dir
 from nmlbench.rates import parse_rate, rate_tag
+from nmlbench.readers.base import describe
 
 FORMAT = "nmlbench-noise-manifest"
 # Recipes ship in the repository's noise_recipes/; $NMLBENCH_RECIPES adds directories in front.
@@ -112,16 +122,48 @@ def _identity(meta: dict) -> tuple:
     )
 
 
-def _reusable(out_dir: Path, meta: dict) -> bool:
-    """True when `out_dir` holds an intact manifest made from the same inputs as `meta` describes."""
+def _reusable(out_dir: Path, meta: dict, tbl: pa.Table) -> bool:
+    """True when `out_dir` holds an intact manifest made from the same inputs as `meta` describes,
+    with exactly the rows `tbl` (a forged manifest with a recomputed hash is never reused)."""
     if not (out_dir / SIDECAR_NAME).is_file():
         return False
     try:
         old = read_sidecar(out_dir)
         intact = sha256_file(out_dir / MANIFEST_NAME) == old.get("manifest_sha256")
-    except (UserError, OSError):
+        if not (intact and _identity(old) == _identity(meta)):
+            return False
+        return pq.read_table(out_dir / MANIFEST_NAME).equals(tbl)
+    except (UserError, OSError, pa.ArrowException):
         return False
-    return intact and _identity(old) == _identity(meta)
+
+
+def derive(kind: NoiseKind, table: SampleTable, cfg: NoiseConfig) -> tuple[NoiseResult, pa.Table]:
+    """The manifest rows of `cfg` on `table`: the one code path that makes a manifest and that
+    `noise audit` and pretraining re-run to check one (a pure function of table, kind, rate, seed)."""
+    try:
+        result = kind.apply(table, cfg.rate, np.random.default_rng(cfg.seed))
+    except UserError as e:  # every refusal names the recipe it refuses
+        raise UserError(f"noise recipe {recipe_name(cfg, kind)!r}: {e}") from None
+    return result, manifest_table(table, result)
+
+
+def config_from_sidecar(meta: dict[str, Any], where: str) -> NoiseConfig:
+    """The NoiseConfig a sidecar says its manifest was made with (file params by path, not hash)."""
+    try:
+        params = {k: v for k, v in dict(meta["params"]).items() if not k.endswith("_sha256")}
+        return NoiseConfig(
+            kind=resolve_kind(str(meta["kind"])),
+            rate=float(meta["nominal_rate"]),
+            seed=int(meta["seed"]),
+            params=params,
+            name=str(meta["recipe"]),
+            version=int(meta["recipe_version"]),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(
+            f"sidecar {where} does not describe a noise recipe ({describe(e)}); "
+            "regenerate the manifest with `nmlbench noise ... --overwrite`"
+        ) from None
 
 
 def apply_noise(
@@ -144,19 +186,15 @@ def apply_noise(
         Path(out) if out else output_root(root) / "noisy" / source_spec.dataset_name() / f"{name}-s{cfg.seed}"
     )
     meta = _sidecar(cfg, kind, source_spec, table)
-    if _reusable(out_dir, meta):
+    result, tbl = derive(kind, table, cfg)  # cheap (vectorised): reuse only a manifest with these rows
+    if _reusable(out_dir, meta, tbl):
         return out_dir / MANIFEST_NAME
     if (out_dir / SIDECAR_NAME).is_file() and not overwrite:
         raise UserError(
-            f"{out_dir} holds a manifest made from other inputs (or a damaged one); "
-            "pass --overwrite to replace it or --out to write elsewhere"
+            f"{out_dir} holds a manifest made from other inputs (or a damaged one, or one whose rows "
+            "were edited); pass --overwrite to replace it or --out to write elsewhere"
         )
-    try:
-        result = kind.apply(table, cfg.rate, np.random.default_rng(cfg.seed))
-    except UserError as e:  # every refusal names the recipe it refuses
-        raise UserError(f"noise recipe {name!r}: {e}") from None
     meta.update(n_eligible=result.eligible, n_selected=result.selected, **result.extra)
-    tbl = manifest_table(table, result)
     meta.update(
         summarize(
             tbl,
@@ -164,7 +202,7 @@ def apply_noise(
             table.labels if kind.target == "caption" else None,
         )
     )
-    if _reusable(out_dir, meta):  # a concurrent job (e.g. a sweep array) may have written it meanwhile
+    if _reusable(out_dir, meta, tbl):  # a concurrent job (e.g. a sweep array) may have written it meanwhile
         return out_dir / MANIFEST_NAME
     with atomic_dir(out_dir) as tmp:
         write_parquet(tbl, tmp / MANIFEST_NAME)

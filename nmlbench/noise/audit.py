@@ -10,31 +10,40 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nmlbench.errors import UserError
+from nmlbench.noise.base import SampleTable
 from nmlbench.noise.manifest import read_manifest_table, summarize
-from nmlbench.noise.sources import SourceSpec, read_source
+from nmlbench.noise.sources import SourceSpec, fingerprint, read_source
+from nmlbench.noise.verify import verify_rows
 
 TOP = 10
 
 
-def _check_sidecar(meta: dict, recomputed: dict, path: Path) -> None:
-    keys = ["n_samples", "n_corrupted", "per_class"] + (
-        ["n_text_changed"] if "n_text_changed" in meta else []
-    )
-    for key in keys:
-        if meta.get(key) != recomputed[key] and not (key == "per_class" and not recomputed[key]):
-            raise UserError(
-                f"sidecar of {path} disagrees with the manifest on {key!r} (edited by hand?); "
-                "regenerate it with `nmlbench noise ... --overwrite`"
-            )
+def recorded_source(meta: dict, path: str | Path) -> SourceSpec:
+    try:
+        return SourceSpec(**meta["source"]["spec"])
+    except (KeyError, TypeError) as e:
+        raise UserError(
+            f"sidecar of {path} records no readable source ({e}); pass the source's flags to audit it"
+        ) from None
 
 
-def check_source(tbl: pa.Table, meta: dict, spec: SourceSpec) -> dict[str, Any]:
+def read_recorded_source(path: str | Path, meta: dict, spec: SourceSpec) -> SampleTable:
+    """The source as it is now; when it cannot be read, say how to audit anyway."""
+    try:
+        return read_source(spec, meta["target"])
+    except UserError as e:
+        raise UserError(
+            f"cannot re-derive {path} from its source ({str(e).rstrip('.')}); pass the source's flags "
+            "(e.g. --npz FILE) if it moved, or --no-check to re-derive from the manifest's own clean rows"
+        ) from None
+
+
+def check_source(tbl: pa.Table, meta: dict, spec: SourceSpec, table: SampleTable) -> dict[str, Any]:
     """Compare the manifest with the source as it is now: same ids, same clean labels / caption hashes.
 
     Raises:
         UserError: the manifest no longer matches (names counts and a first example).
     """
-    table = read_source(spec, meta["target"])
     src_ids = table.ids.cast(pa.string())
     man_ids = tbl.column("sample_id").combine_chunks().cast(pa.string())
     missing = pc.invert(pc.is_in(man_ids, value_set=src_ids))
@@ -66,6 +75,8 @@ def check_source(tbl: pa.Table, meta: dict, spec: SourceSpec) -> dict[str, Any]:
             what = "captions"
         if len(diff):
             problems.append(f"{len(diff)} {what} differ (e.g. sample {man_ids[int(diff[0])].as_py()!r})")
+    if not problems and fingerprint(table) != meta.get("source", {}).get("fingerprint"):
+        problems.append("its fingerprint differs from the one in the sidecar")
     if problems:
         raise UserError(
             f"manifest no longer matches its source {spec.type}:{spec.path or 'built-in'}: "
@@ -75,17 +86,22 @@ def check_source(tbl: pa.Table, meta: dict, spec: SourceSpec) -> dict[str, Any]:
 
 
 def audit(path: str | Path, source: SourceSpec | None = None, check: bool = True) -> dict[str, Any]:
-    """Report on a manifest; verify it against `source` (default: the source recorded in its sidecar)."""
+    """Report on a manifest after re-deriving it row by row (see `nmlbench.noise.verify`).
+
+    With `check` the rows are re-derived from the source (default: the one recorded in the
+    sidecar), which must still hold the manifest's ids and clean labels / captions; without it,
+    from the manifest's own clean rows (the source is then trusted, everything else still checked).
+    """
     tbl, meta = read_manifest_table(path)
-    labels = None
-    spec = source or SourceSpec(**meta["source"]["spec"])
+    labels, table = None, None
     source_report: dict[str, Any] = {"status": "skipped"}
     if check:
-        source_report = check_source(tbl, meta, spec)
-        if meta["target"] == "caption" and meta.get("classes"):
-            labels = read_source(spec, "caption").labels
+        spec = source or recorded_source(meta, path)
+        table = read_recorded_source(path, meta, spec)
+        source_report = check_source(tbl, meta, spec, table)
+        labels = table.labels if meta["target"] == "caption" and meta.get("classes") else None
+    rows = verify_rows(tbl, meta, str(path), table)
     recomputed = summarize(tbl, meta.get("classes"), labels)
-    _check_sidecar(meta, recomputed, Path(path))
     per_class = recomputed["per_class"] or meta.get("per_class") or {}
     flip_key = "flipped_out" if meta["target"] == "label" else "corrupted"
     worst = sorted(per_class.items(), key=lambda kv: (-kv[1].get(flip_key, 0), kv[0]))[:TOP]
@@ -106,6 +122,7 @@ def audit(path: str | Path, source: SourceSpec | None = None, check: bool = True
         "top_classes": [{"class": k, **v} for k, v in worst],
         "top_transitions": (recomputed["transitions"] or meta.get("transitions") or {}).get("top", [])[:TOP],
         "source_check": source_report,
+        "rows_check": rows,
     }
 
 
@@ -125,11 +142,13 @@ def format_report(rep: dict[str, Any]) -> str:
             else []
         ),
         f"sha256    {rep['manifest_sha256']} (verified)",
+        f"rows      {rep['rows_check']['n_rows']} re-derived from the {rep['rows_check']['from']} "
+        "(recipe, rate and seed) and equal",
         f"source    {rep['source_check']['status']}"
         + (
             f" ({rep['source_check']['n_checked']} samples match)"
             if rep["source_check"]["status"] == "ok"
-            else " (pass --source options, or drop --no-check)"
+            else " (the manifest's clean rows were trusted; drop --no-check to compare with the source)"
         ),
     ]
     if rep["top_classes"]:

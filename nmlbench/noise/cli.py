@@ -128,13 +128,18 @@ def _add_audit_parser(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="noise_cmd", metavar="{audit}")
     a = sub.add_parser(
         "audit",
-        help="check a manifest: hash, rates, flips, and against its source",
-        description="Verify a noise manifest and compare it with the source data.",
+        help="check a manifest: re-derive it from source + recipe + seed, compare row by row",
+        description="Verify a noise manifest: re-derive it from its source, recipe and seed and compare "
+        "it row by row; the sidecar is not trusted.",
         epilog="example:\n  nmlbench noise audit nmlbench-out/noisy/mini/sym10-s0/manifest.parquet\n",
     )
     a.add_argument("manifest", help="manifest.parquet (or its directory)")
     _add_source_args(a)
-    a.add_argument("--no-check", action="store_true", help="skip the comparison with the source data")
+    a.add_argument(
+        "--no-check",
+        action="store_true",
+        help="do not read the source: re-derive the rows from the manifest's own clean rows",
+    )
     a.add_argument("--json", action="store_true", help="print the report as JSON")
     a.set_defaults(func=run_audit)
 

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from nmlbench.errors import UserError
 from nmlbench.io import sha256_file
 from nmlbench.noise.base import NoiseResult, SampleTable
+from nmlbench.readers.base import check_ids
 
 MANIFEST_NAME = "manifest.parquet"
 SIDECAR_NAME = "manifest.json"
@@ -149,9 +150,12 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
 
     _, sidecar = manifest_paths(path)
     try:
-        return json.loads(sidecar.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UserError(f"sidecar {sidecar} is not valid JSON ({e.msg}); regenerate the manifest") from None
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"sidecar {sidecar} is not valid JSON ({e}); regenerate the manifest") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"sidecar {sidecar} is not a JSON object; regenerate the manifest")
+    return meta
 
 
 def read_manifest_table(path: str | Path) -> tuple[pa.Table, dict[str, Any]]:
@@ -163,7 +167,16 @@ def read_manifest_table(path: str | Path) -> tuple[pa.Table, dict[str, Any]]:
             f"manifest {parquet} does not match the sha256 in its sidecar (modified or corrupt); "
             "regenerate it with `nmlbench noise ... --overwrite`"
         )
-    return pq.read_table(parquet), meta
+    try:
+        tbl = pq.read_table(parquet)
+    except (pa.ArrowException, OSError) as e:
+        raise UserError(f"manifest {parquet} is not a readable parquet file ({e}); regenerate it") from None
+    for col in ("sample_id", "donor_id"):
+        if col in tbl.column_names:
+            check_ids(
+                tbl.column(col), f"manifest {parquet} column {col!r}", "regenerate it with `nmlbench noise`"
+            )
+    return tbl, meta
 
 
 def read_manifest(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -22,6 +22,7 @@ from nmlbench.errors import UserError
 from nmlbench.noise.base import SampleTable, make_table
 from nmlbench.readers import ReadSpec, labels_from, read_records
 from nmlbench.readers import expand_shards as expand_shards
+from nmlbench.readers.base import check_ids, decoding, describe, string_array
 from nmlbench.registry import Registry
 
 SOURCES: Registry[Callable[[SourceSpec, str], SampleTable]] = Registry("source type")
@@ -58,8 +59,16 @@ class SourceSpec:
 
 
 def read_source(spec: SourceSpec, target: str) -> SampleTable:
-    """Read `spec` for a label ('label') or caption ('caption') kind; both where the source has both."""
-    return SOURCES.get(spec.type)(spec, target)
+    """Read `spec` for a label ('label') or caption ('caption') kind; both where the source has both.
+
+    Every source type is read inside `decoding`, so a damaged file is one UserError naming it
+    (the image formats are also wrapped, file by file, in `nmlbench.readers`).
+    """
+    reader = SOURCES.get(spec.type)
+    with decoding(f"{spec.type} source {spec.path or '(built-in)'}"):
+        table = reader(spec, target)
+    check_ids(table.ids, f"{spec.type} source {spec.path or '(built-in)'}")
+    return table
 
 
 def hash_texts(texts: Iterable[str]) -> list[str]:
@@ -132,8 +141,9 @@ def _read_table_file(path: Path, columns: list[str]) -> pa.Table:
             table = pjson.read_json(path)
         else:
             raise UserError(f"table {path} has an unknown format; use .csv, .tsv, .parquet or .jsonl")
-    except pa.ArrowInvalid as e:
-        raise UserError(f"cannot read table {path}: {str(e).splitlines()[0]}") from None
+    except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+        fix = "write it again as parquet" if suffix == ".parquet" else f"save it as UTF-8 {suffix[1:]}"
+        raise UserError(f"cannot read table {path}: {describe(e)}; {fix}") from None
     missing = [c for c in columns if c not in table.column_names]
     if missing:
         raise UserError(
@@ -165,7 +175,7 @@ def _read_table(spec: SourceSpec, target: str) -> SampleTable:
     id_col = spec.id_column or "id"
     col = (spec.label_column or "label") if target == "label" else (spec.caption_column or "caption")
     table = _read_table_file(path, [id_col, col])
-    ids = table.column(id_col).combine_chunks().cast(pa.string())
+    ids = string_array(table.column(id_col), f"table {path}", "id")
     values = table.column(col).combine_chunks()
     where = f"table {path}"
     if values.null_count:
@@ -173,7 +183,8 @@ def _read_table(spec: SourceSpec, target: str) -> SampleTable:
     if target == "label":
         labels, classes = labels_from(values, spec.num_classes, where, _classlabel_names(table, col))
         return make_table(ids, labels=labels, classes=classes, where=where)
-    return make_table(ids, caption_sha256=hash_texts(values.cast(pa.string()).to_pylist()), where=where)
+    captions = string_array(values, where, "caption")
+    return make_table(ids, caption_sha256=hash_texts(captions.to_pylist()), where=where)
 
 
 SOURCES.add("labels", _read_table)

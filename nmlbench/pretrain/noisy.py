@@ -152,7 +152,7 @@ def apply_manifest(cfg: PretrainConfig, source: Source, path: Path | None) -> No
             None if clip else source.labels, source.captions if clip else None, None, None, noise, dict(noise)
         )
     api = _noise_api()
-    df, meta = api.read_manifest(path)
+    df, meta = verified_manifest(path, cfg)
     _check_manifest(df, meta, source, cfg, path)
     noise = {
         "kind": meta.get("kind", cfg.noise_kind),
@@ -168,6 +168,29 @@ def apply_manifest(cfg: PretrainConfig, source: Source, path: Path | None) -> No
         return NoisyTargets(None, captions, str(path), sha, noise, recipe_identity(meta))
     labels = np.asarray(api.noisy_labels_for(df, source.ids, clean_labels=source.labels), dtype=np.int64)
     return NoisyTargets(labels, None, str(path), sha, noise, recipe_identity(meta))
+
+
+def verified_manifest(path: Path, cfg: PretrainConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The manifest, after checking it can be trusted to be what the run will be named after.
+
+    Its parquet must hash to the sha256 in its sidecar; the sidecar's rate must be the run's; and
+    its rows must be what its recipe (kind, params, rate, seed) makes from its clean rows, which
+    `_check_manifest` then compares with the data. A sidecar edited to say 30 % on a 10 % manifest,
+    or a manifest whose labels were swapped and hash recomputed, is refused here.
+    """
+    from nmlbench.noise.manifest import read_manifest_table
+    from nmlbench.noise.verify import verify_rows
+
+    tbl, meta = read_manifest_table(path)
+    rate = meta.get("nominal_rate")
+    if not isinstance(rate, int | float) or abs(float(rate) - cfg.noise.rate) > 1e-9:
+        shown = f"{rate_tag(float(rate))}%" if isinstance(rate, int | float) else repr(rate)
+        raise UserError(
+            f"manifest {path} is for noise {shown}, the run asks for {rate_tag(cfg.noise.rate)}%; "
+            "regenerate it with `nmlbench noise` at this rate, or point data.manifest at the right one"
+        )
+    verify_rows(tbl, meta, str(path))
+    return tbl.to_pandas(), meta
 
 
 def recipe_identity(meta: dict[str, Any]) -> dict[str, Any]:

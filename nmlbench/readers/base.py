@@ -6,8 +6,11 @@ noise stage saw; both stages therefore read every format through these readers, 
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Callable, Sequence
+import tarfile
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -74,10 +77,66 @@ class Records:
 
 FORMATS: Registry[Callable[[ReadSpec], Records]] = Registry("data format")
 
+# What a damaged or foreign file raises while it is parsed: truncated archives, bytes that are not
+# UTF-8, a parquet/CSV/JSON body pyarrow cannot parse, a zip or npy header numpy cannot read.
+# OSError is here because decoders report bad content with it (gzip, PIL, tarfile's "empty header").
+DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    UnicodeDecodeError,
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    EOFError,
+    pa.ArrowException,
+    OSError,
+    ValueError,
+)
+
+
+def describe(e: BaseException) -> str:
+    """One short line for a decoding error (its message can span lines or hold raw bytes)."""
+    if isinstance(e, UnicodeDecodeError):
+        return f"not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})"
+    if isinstance(e, FileNotFoundError):
+        return f"{e.filename or 'a file'} does not exist"
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    text = lines[0].rstrip(":") if lines else type(e).__name__
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+@contextlib.contextmanager
+def decoding(where: str, fix: str = "re-create it or point at another copy") -> Iterator[None]:
+    """Turn any decoding error raised inside into one UserError naming `where` and the fix.
+
+    Every reader of source data (noise, pretrain, task readers) runs its parsing inside this, so
+    a truncated shard, a non-UTF-8 CSV header or a foreign file named .npz all read the same way:
+    `cannot read <file>: <what is wrong>; <fix>`.
+    """
+    try:
+        yield
+    except UserError:
+        raise
+    except DECODE_ERRORS as e:
+        raise UserError(f"cannot read {where}: {describe(e)}; {fix}") from None
+
+
+def check_ids(ids: pa.Array, where: str, fix: str = "fill the id column") -> None:
+    """Sample ids must be present and non-empty: '' would collide across sources and in manifests."""
+    arr = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    missing = arr.null_count
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        missing += int(pc.sum(pc.equal(pc.utf8_length(arr), 0)).as_py() or 0)
+    if missing:
+        raise UserError(f"{where} has {missing} samples with a null or empty id; {fix}")
+
 
 def read_records(spec: ReadSpec) -> Records:
     """Read `spec.path` in `spec.format`; anything wrong with the data is a one-line UserError."""
-    rec = FORMATS.get(spec.format)(spec)
+    reader = FORMATS.get(spec.format)
+    with decoding(f"{spec.format} data {spec.path}"):
+        rec = reader(spec)
+    check_ids(
+        rec.ids, rec.where, f"give every sample an id (or name another with {spec.option.format('id')})"
+    )
     for what in ("label", "caption"):
         if spec.need == what and (rec.labels if what == "label" else rec.captions) is None:
             raise UserError(
@@ -120,6 +179,8 @@ def string_array(values: Any, where: str, what: str) -> pa.Array:
         arr = pa.array(np.asarray(values).tolist() if isinstance(values, np.ndarray) else values)
     if arr.null_count:
         raise UserError(f"{where}: {arr.null_count} samples have no {what}; fill or drop them")
+    if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+        raise UserError(f"{where}: the {what}s are not UTF-8 text; save them as UTF-8")
     try:
         return arr.cast(pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -132,7 +193,9 @@ def labels_from(
     """Labels and class names: `names` (a ClassLabel / npz classes) index the integers; otherwise
     integer labels keep their value (names '0'..'C-1') and string labels index their sorted names."""
     arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    if not isinstance(arr, pa.Array):
+    if isinstance(arr, list):
+        arr = _python_labels(arr, where)
+    elif not isinstance(arr, pa.Array):
         np_vals = np.asarray(values)
         arr = pa.array(np_vals.tolist() if np_vals.dtype.kind in "US" else np_vals)
     if len(arr) == 0:
@@ -152,6 +215,7 @@ def labels_from(
             )
         return labels, [str(n) for n in names]
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        _check_not_mixed(arr, where)
         found = sorted(pc.unique(arr).to_pylist())
         names = [str(n) for n in names] if names is not None else found
         idx = pc.index_in(arr, pa.array(names, arr.type))
@@ -159,7 +223,52 @@ def labels_from(
             first = arr.filter(pc.is_null(idx))[0].as_py()
             raise UserError(f"{where}: label {first!r} is not one of its classes {names}; fix the labels")
         return np.asarray(idx, dtype=np.int64), names
+    if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+        raise UserError(f"{where}: labels are not UTF-8 text; save the file as UTF-8")
+    if pa.types.is_floating(arr.type):
+        raise UserError(
+            f"{where}: labels are floating-point numbers (e.g. {arr[0].as_py()!r}); "
+            "write integer labels (3, not 3.0) or class names"
+        )
     raise UserError(f"{where}: labels must be integers or class names, got {arr.type}")
+
+
+_NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+
+
+def _check_not_mixed(arr: pa.Array, where: str) -> None:
+    """Class names that are partly numbers ('3', '3.0' and 'cat') would become three unrelated classes."""
+    numeric = pc.match_substring_regex(arr, _NUMBER)
+    n_num = int(pc.sum(numeric).as_py() or 0)
+    if 0 < n_num < len(arr):
+        num = arr.filter(numeric)[0].as_py()
+        name = arr.filter(pc.invert(numeric))[0].as_py()
+        raise UserError(
+            f"{where}: labels mix numbers (e.g. {num!r}) and class names (e.g. {name!r}); "
+            "use one kind: integers 0..C-1 or class names"
+        )
+
+
+def _python_labels(values: list[Any], where: str) -> pa.Array:
+    """Labels read one by one (shard json / .cls): all ints or all class names, never a mix."""
+    kinds = {type(v) for v in values}
+    if bool in kinds or float in kinds:
+        bad = next(v for v in values if isinstance(v, bool | float))
+        raise UserError(
+            f"{where}: label {bad!r} is not an integer or a class name; "
+            "write integer labels (3, not 3.0 or true) or class names"
+        )
+    if kinds - {int, str}:
+        odd = next(v for v in values if not isinstance(v, int | str))
+        raise UserError(f"{where}: label {odd!r} is not an integer or a class name; fix the labels")
+    if kinds == {int, str}:
+        num = next(v for v in values if isinstance(v, int))
+        name = next(v for v in values if isinstance(v, str))
+        raise UserError(
+            f"{where}: labels mix integers (e.g. {num!r}) and class names (e.g. {name!r}); "
+            "use one kind: integers 0..C-1 or class names"
+        )
+    return pa.array(values, pa.int64() if kinds == {int} else pa.string())
 
 
 def decode_image(data: bytes | None) -> Image.Image | None:

@@ -21,6 +21,8 @@ from nmlbench.readers.base import (
     ReadSpec,
     Records,
     decode_image,
+    decoding,
+    describe,
     existing,
     labels_from,
     pick_column,
@@ -61,26 +63,19 @@ def read_npz(spec: ReadSpec) -> Records:
     `classes` (names of labels 0..C-1), `ids` and `captions`."""
     path = existing(spec.path, "npz archive", "write one with numpy.savez(path, images=..., labels=...)")
     where = f"npz archive {path}"
-    try:
-        z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise UserError(f"cannot read {where}: {str(e).splitlines()[0]}; write it with numpy.savez") from None
-    if not isinstance(z, np.lib.npyio.NpzFile):
-        raise UserError(
-            f"{path} holds one array, not an archive; write it with numpy.savez(images=, labels=)"
-        )
-    with z:
+    z = open_npz(path)
+    with z, decoding(where, "write it again with numpy.savez"):
         keys = list(z.files)
-        try:
-            cols = {
-                role: pick_column(spec, role, keys, [f"{role}s", role], where)
-                for role in ("id", "label", "caption", "image")
-            }
-            arrays = {role: z[key] for role, key in cols.items() if key and (role != "image" or spec.images)}
-            names = z["classes"] if "classes" in keys else None
-        except (OSError, ValueError, zipfile.BadZipFile) as e:
-            raise UserError(f"cannot read {where}: {str(e).splitlines()[0]}; re-write the archive") from None
-    n = _npz_length(arrays, where)
+        cols = {
+            role: pick_column(spec, role, keys, [f"{role}s", role], where)
+            for role in ("id", "label", "caption", "image")
+        }
+        arrays = {role: z[key] for role, key in cols.items() if key and (role != "image" or spec.images)}
+        names = z["classes"] if "classes" in keys else None
+        # noise never loads the images, but a labels array longer or shorter than the images is
+        # still wrong data: read the image count from the array's header alone
+        lengths = {} if spec.images or not cols["image"] else {"image": _npz_rows(z, cols["image"])}
+    n = _npz_length(arrays, where, lengths)
     ids = string_array(arrays["id"], where, "id") if "id" in arrays else row_ids(n)
     labels, classes = None, None
     if "label" in arrays:
@@ -101,8 +96,34 @@ def read_npz(spec: ReadSpec) -> Records:
     )
 
 
-def _npz_length(arrays: dict[str, np.ndarray], where: str) -> int:
+def open_npz(path: Path) -> Any:
+    """`np.load` of a .npz archive; anything else (garbage, a truncated zip, one .npy) is a UserError."""
+    fix = "write it with numpy.savez(path, images=..., labels=...)"
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            npy = f.read(6) == b"\x93NUMPY"
+        what = (
+            "it holds one array (a .npy), not an archive" if npy else "it is not a zip archive, so not a .npz"
+        )
+        raise UserError(f"cannot read npz archive {path}: {what}; {fix}")
+    with decoding(f"npz archive {path}", fix):
+        return np.load(path, allow_pickle=False)
+
+
+def _npz_rows(z: Any, key: str) -> int | None:
+    """Leading dimension of an archive member, from its .npy header (the data is not read)."""
+    with z.zip.open(f"{key}.npy") as f:
+        version = np.lib.format.read_magic(f)
+        read = (
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
+        shape = read(f)[0]
+    return shape[0] if shape else None
+
+
+def _npz_length(arrays: dict[str, np.ndarray], where: str, extra: dict[str, int | None] | None = None) -> int:
     lengths = {role: len(a) for role, a in arrays.items() if a.ndim > 0}
+    lengths.update({role: n for role, n in (extra or {}).items() if n is not None})
     if not lengths:
         return 0  # nothing per sample: the caller's check names what is missing (labels, captions)
     if len(set(lengths.values())) > 1:
@@ -161,11 +182,7 @@ def read_wds(spec: ReadSpec) -> Records:
         raise UserError(f"{where} has no samples; point it at non-empty shards")
     lab, classes = None, None
     if all(x is not None for x in labels) and spec.need != "caption":
-        try:
-            values = pa.array(labels)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            raise UserError(f"{where}: labels mix integers and class names; use one kind") from None
-        lab, classes = labels_from(values, spec.num_classes, where)
+        lab, classes = labels_from(labels, spec.num_classes, where)
     elif spec.need == "label":
         first = keys[labels.index(None)]
         raise UserError(
@@ -188,7 +205,7 @@ def _field(texts: dict[str, str], spec: ReadSpec, role: str, key: str, url: str)
             meta = None  # not our metadata: fall back to .cls / .txt
     if isinstance(meta, dict) and (named or role) in meta:
         value = meta[named or role]
-        return value if role == "label" and isinstance(value, int | str) else str(value)
+        return value if role == "label" else str(value)  # labels_from refuses floats, bools, mixes
     if named:  # a named key must be there: never fall back silently to another member
         has = ", ".join(meta) if isinstance(meta, dict) else "no json member"
         raise UserError(
@@ -207,18 +224,26 @@ def _field(texts: dict[str, str], spec: ReadSpec, role: str, key: str, url: str)
 
 
 def _scan(url: str) -> list[tuple[str, dict[str, str]]]:
-    """(key, {ext: text}) per sample in shard order, reading only the small text members."""
+    """(key, {ext: text}) per sample in shard order, reading only the small text members.
+
+    Text must be UTF-8: a caption decoded with replacement characters would hash (and train) as
+    text nobody wrote, so a bad byte is an error naming the shard and the member.
+    """
     out: dict[str, dict[str, str]] = {}
-    try:
+    with decoding(f"shard {url}", "re-create the shard or remove it from the pattern"):
         for name, read in _members(url):
             if "." not in name.rpartition("/")[2]:
                 continue
             key, ext = split_name(name)
             entry = out.setdefault(key, {})
             if ext in TEXT_EXTS:
-                entry[ext] = read().decode("utf-8", "replace")
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise UserError(f"cannot read shard {url}: {e}; re-create or remove it") from None
+                data = read()
+                try:
+                    entry[ext] = data.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise UserError(
+                        f"shard {url}: member {name!r} is {describe(e)}; re-encode its text as UTF-8"
+                    ) from None
     return list(out.items())
 
 
@@ -229,6 +254,7 @@ def _members(url: str) -> Iterator[tuple[str, Any]]:
             for member in tar:
                 if member.isfile():
                     yield member.name, lambda m=member: tar.extractfile(m).read()
+            _check_end(tar, url)
         return
     import webdataset as wds
 
@@ -236,6 +262,21 @@ def _members(url: str) -> Iterator[tuple[str, Any]]:
         for ext, data in sample.items():
             if not ext.startswith("__"):
                 yield f"{sample['__key__']}.{ext}", lambda d=data: d
+
+
+def _check_end(tar: tarfile.TarFile, url: str) -> None:
+    """A complete tar ends with a zero block where its last member ends.
+
+    tarfile stops silently at a header it cannot read past the first one, and seeking past image
+    data never notices the file ended: without this check a truncated shard reads as a shorter one.
+    """
+    tar.fileobj.seek(tar.offset)
+    block = tar.fileobj.read(tarfile.BLOCKSIZE)
+    if len(block) < tarfile.BLOCKSIZE or block.count(0) != tarfile.BLOCKSIZE:
+        raise UserError(
+            f"shard {url} is truncated or damaged after byte {tar.offset} (no end-of-archive block "
+            f"where its members end); re-create the shard or remove it from the pattern"
+        )
 
 
 def split_name(name: str) -> tuple[str, str]:

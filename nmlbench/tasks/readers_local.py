@@ -8,6 +8,8 @@ from PIL import Image
 from torchvision.datasets import ImageFolder
 
 from nmlbench.errors import UserError
+from nmlbench.readers.base import decoding
+from nmlbench.readers.files import open_npz
 from nmlbench.tasks.spec import TaskSpec
 from nmlbench.tasks.split import TASK_READERS, Split, missing_data, read_params, resolve_names
 
@@ -62,14 +64,24 @@ def read_npz(spec: TaskSpec, split: str, root: Path, download: bool) -> Split:
     path = _under(root, p["files"][split], spec)
     if not path.is_file():
         raise missing_data(spec, path, False)
-    with np.load(path, allow_pickle=False) as z:
+    z = open_npz(path)
+    with z, decoding(f"npz archive {path}", "write it again with numpy.savez"):
         for key in (p["images_key"], p["labels_key"]):
             if key not in z.files:
                 raise UserError(f"{path}: no array {key!r} (has {z.files}); fix the file or params")
         images = _as_rgb(z[p["images_key"]], path)
-        labels = z[p["labels_key"]].astype(np.int64)
+        raw = z[p["labels_key"]]
         names = [str(c) for c in z[p["classes_key"]]] if p["classes_key"] in z.files else None
+    if raw.dtype.kind not in "iu":
+        raise UserError(f"{path}: labels must be integers, got {raw.dtype}; write integer class indices")
+    labels = raw.astype(np.int64)
+    if len(labels) != len(images):
+        raise UserError(f"{path}: {len(images)} images but {len(labels)} labels; every image needs one label")
     classes = resolve_names(spec.classes, spec) or names or [str(i) for i in range(spec.num_classes)]
+    bad = np.flatnonzero((labels < 0) | (labels >= len(classes)))
+    if len(bad):
+        raise UserError(f"{path}: label {labels[bad[0]]} (sample {bad[0]}) is outside 0..{len(classes) - 1} "
+                        f"for {len(classes)} classes; fix the labels or the task's classes")
     return Split(labels, classes, _ids(spec, split, len(labels)), images=images)
 
 
@@ -89,7 +101,9 @@ def _from_list(spec: TaskSpec, root: Path, list_file: Path, split: str) -> Split
     if not list_file.is_file():
         raise missing_data(spec, list_file, False)
     paths, labels = [], []
-    for n, line in enumerate(list_file.read_text(encoding="utf-8").splitlines(), 1):
+    with decoding(f"list file {list_file}", "save it as UTF-8 'relative/path label' lines"):
+        text = list_file.read_text(encoding="utf-8")
+    for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             parts = line.rsplit(maxsplit=1)
             if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
@@ -101,7 +115,7 @@ def _from_list(spec: TaskSpec, root: Path, list_file: Path, split: str) -> Split
         by_label = {y: Path(pth).parent.name for pth, y in zip(paths, labels, strict=True)}
         names = [by_label.get(i, str(i)) for i in range(max(by_label) + 1)]
     return Split(np.array(labels), names, _ids(spec, split, len(labels)),
-                 get_image=lambda i: Image.open(paths[i]))
+                 get_image=lambda i: open_image(paths[i]))
 
 
 @TASK_READERS.register("image_folder")
@@ -125,4 +139,12 @@ def read_image_folder(spec: TaskSpec, split: str, root: Path, download: bool) ->
         ds = _FixedClassFolder(str(folder), names) if names else ImageFolder(str(folder))
     ids = np.array([f"{spec.name}/{split}/{Path(s).relative_to(folder).as_posix()}" for s, _ in ds.samples])
     return Split(np.array(ds.targets, dtype=np.int64), names or ds.classes, ids,
-                 get_image=lambda i: ds.loader(ds.samples[i][0]))
+                 get_image=lambda i: open_image(ds.samples[i][0]))
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """A task image, decoded now: a damaged file is one UserError naming it, not a traceback
+    from deep inside feature extraction (PIL opens lazily and would fail at the first `convert`)."""
+    with decoding(f"image {path}", "replace or remove the file"):
+        with Image.open(path) as img:
+            return img.convert("RGB")

@@ -72,7 +72,7 @@ def test_npz_string_labels_and_captions(tmp_path: Path) -> None:
         ),
         (lambda p: np.savez(p, images=np.zeros((2, 4, 4, 3), np.uint8)), "has no labels"),
         (lambda p: np.savez(p, labels=np.array([0, 1]), ids=np.array(["a"])), "arrays differ in length"),
-        (lambda p: np.savez(p, labels=np.array([0.5, 1.0])), "labels must be integers or class names"),
+        (lambda p: np.savez(p, labels=np.array([0.5, 1.0])), "labels are floating-point numbers"),
         (lambda p: np.savez(p, labels=np.array([0, 3]), classes=np.array(["a", "b"])), "outside 0..1"),
     ],
 )
