@@ -16,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from nmlbench.errors import UserError
-from nmlbench.io import atomic_path, write_json
+from nmlbench.io import atomic_path, check_output, write_json
 from nmlbench.mini import generators as G
 from nmlbench.paths import data_root
 
@@ -103,7 +103,7 @@ def load_upstream(data_dir: str | Path | None = None, seed: int = 0, progress: b
         z = _load_npz(path, UPSTREAM_KEYS)
         return Upstream(z["ids"], z["images"], z["labels"], z["captions"], [str(c) for c in z["classes"]])
     except FileNotFoundError:
-        pass
+        check_output(path, folder=False)  # a cache that can never be written: say so before minutes of work
     up = generate_upstream(seed, progress)
     with atomic_path(path) as tmp:
         np.savez(tmp, ids=up.ids, images=up.images, labels=up.labels, captions=up.captions,
@@ -144,6 +144,7 @@ def load_generated(name: str, domain: str, split: str, data_dir: str | Path | No
     try:
         z = _load_npz(path, [f"{s}_{what}" for s in SPLITS for what in ("images", "labels")])
     except FileNotFoundError:
+        check_output(path, folder=False)
         z = generate_task(name, domain, seed)
         with atomic_path(path) as tmp:
             np.savez(tmp, **z)

@@ -79,7 +79,8 @@ FORMATS: Registry[Callable[[ReadSpec], Records]] = Registry("data format")
 
 # What a damaged or foreign file raises while it is parsed: truncated archives, bytes that are not
 # UTF-8, a parquet/CSV/JSON body pyarrow cannot parse, a zip or npy header numpy cannot read.
-# OSError is here because decoders report bad content with it (gzip, PIL, tarfile's "empty header").
+# OSError is here because decoders report bad content with it (gzip, PIL, tarfile's "empty header"),
+# without an errno; one with an errno is the file system's, and `decoding` lets it through.
 DECODE_ERRORS: tuple[type[BaseException], ...] = (
     UnicodeDecodeError,
     tarfile.TarError,
@@ -115,6 +116,10 @@ def decoding(where: str, fix: str = "re-create it or point at another copy") -> 
         yield
     except UserError:
         raise
+    except OSError as e:
+        if isinstance(e.errno, int):  # the file system's answer (no such file, permission, name too
+            raise  # long): the CLI's OS-error line names the path and its own fix
+        raise UserError(f"cannot read {where}: {describe(e)}; {fix}") from None
     except DECODE_ERRORS as e:
         raise UserError(f"cannot read {where}: {describe(e)}; {fix}") from None
 
