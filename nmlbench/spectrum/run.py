@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nmlbench.config import bounded
 from nmlbench.errors import UserError
 from nmlbench.io import write_json
 from nmlbench.paths import output_root
@@ -31,10 +32,11 @@ class SpectrumOptions:
 
     centring: str = "row"  # row: the reference's per-row mean; column: per-feature mean
     l2_normalise: bool = True  # the reference L2-normalises rows before centring
-    top_k: tuple[int, ...] = DEFAULT_TOP_K
-    batch_size: int = 256  # feature extraction only
+    top_k: tuple[int, ...] = bounded(DEFAULT_TOP_K, gt=0, le=100)
+    batch_size: int = bounded(256, ge=1)  # feature extraction only
     pretrained: bool = True  # library names: load the library's weights (False: seeded random init)
-    image_size: int | None = None  # evaluation resolution; None: the model's own (docs/models.md)
+    # evaluation resolution; None: the model's own (docs/models.md)
+    image_size: int | None = bounded(None, ge=1)
     data_root: str | None = None
     root: str | None = None  # output root ($NMLBENCH_ROOT)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from nmlbench import tracking
+from nmlbench.config import bounded, seed_field
 from nmlbench.paths import output_root
 from nmlbench.rates import rate_tag
 from nmlbench.study.progress import StudyProgress
@@ -31,14 +32,14 @@ log = logging.getLogger(__name__)
 class StudyOptions:
     """What `nmlbench run` runs; the defaults are the built-in mini study."""
 
-    rates: tuple[float, ...] = (0.0, 0.1, 0.3)  # pretraining label/caption noise rates
+    rates: tuple[float, ...] = bounded((0.0, 0.1, 0.3), ge=0, lt=1)  # pretraining label/caption noise rates
     preset: str = "mini-resnet"  # pretraining preset (nmlbench pretrain --preset)
-    pretrain_seeds: tuple[int, ...] = (0,)
+    pretrain_seeds: tuple[int, ...] = seed_field((0,))
     methods: tuple[str, ...] = ("all",)
     suite: str = "mini"
     tasks: tuple[str, ...] = ()  # narrow the suite to these tasks (an OOD task needs its train task)
-    seeds: tuple[int, ...] = (0,)  # tuning seeds
-    workers: int = 0  # worker processes; 0: one per core; 1: everything in this process
+    seeds: tuple[int, ...] = seed_field((0,))  # tuning seeds
+    workers: int = bounded(0, ge=0)  # worker processes; 0: one per core; 1: everything in this process
     pretrain_overrides: tuple[str, ...] = ()
     eval_overrides: tuple[str, ...] = ()
     root: str | None = None
