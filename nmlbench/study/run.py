@@ -73,7 +73,8 @@ def _pretrain_one(cfg: Any, root: str, data_root: str | None) -> str:
 def make_plan(opts: StudyOptions, root: Path) -> Plan:
     """Resolve every name up front, so a typo fails before minutes of pretraining."""
     from nmlbench.eval import EvalOptions
-    from nmlbench.eval.run import plan_jobs, preflight
+    from nmlbench.eval.config import load_eval_config
+    from nmlbench.eval.run import default_preset, plan_jobs, preflight
     from nmlbench.pretrain.config import load_pretrain_config
     from nmlbench.pretrain.train import checkpoint_dir
     from nmlbench.tasks import get_suite
@@ -87,6 +88,7 @@ def make_plan(opts: StudyOptions, root: Path) -> Plan:
                                  [*opts.pretrain_overrides, f"noise.rate={rate}", f"seed={seed}"])
             for seed in opts.pretrain_seeds for rate in opts.rates]
     ckpts = [str(checkpoint_dir(c, root)) for c in cfgs]
+    load_eval_config(default_preset(opts.suite), None, opts.eval_overrides)  # --eval-set, before any work
     eval_opts = EvalOptions(tasks=opts.tasks, overrides=opts.eval_overrides, data_root=opts.data_root)
     jobs = [plan_jobs([c], methods, opts.suite, list(opts.seeds), str(root), eval_opts) for c in ckpts]
     preflight(jobs[0] if jobs else [])  # every task's data read and checked before any pretraining
