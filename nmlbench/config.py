@@ -237,7 +237,7 @@ def from_mapping(cls: type[C], raw: Mapping[str, Any], where: str) -> C:
     kwargs = {k: _cast(v, hints[k], f"{where}: {k}", field_range(fields[k])) for k, v in raw.items()}
     try:
         return cls(**kwargs)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, UserError) as e:  # __post_init__ checks across fields
         raise UserError(f"{where}: {e}") from None
 
 

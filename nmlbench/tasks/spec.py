@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from nmlbench.config import bounded, from_mapping, read_yaml
+from nmlbench.config import SEED_MAX, Range, bounded, cast_value, from_mapping, read_yaml
 from nmlbench.errors import UserError
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -77,8 +77,9 @@ class TaskSpec:
         for name, rule in self.derived_splits.items():
             if set(rule) - {"from", "fraction", "seed"} or "from" not in rule or "fraction" not in rule:
                 raise ValueError(f"derived_splits.{name} needs 'from' and 'fraction' (and optional 'seed')")
-            if not 0 < float(rule["fraction"]) < 1:
-                raise ValueError(f"derived_splits.{name}.fraction must be in (0, 1)")
+            # the same checks as a config field's: finite, in range, seeds whole numbers
+            cast_value(rule["fraction"], float, f"derived_splits.{name}.fraction", Range(gt=0, lt=1))
+            cast_value(rule.get("seed", 0), int, f"derived_splits.{name}.seed", Range(ge=0, le=SEED_MAX))
 
     @property
     def split_names(self) -> tuple[str, ...]:
