@@ -128,3 +128,15 @@ def test_range_messages_name_the_field_and_the_fix():
         load_config(PretrainConfig, None, ["noise.rate=2"])
     with pytest.raises(UserError, match=r"levi: tap_fractions\[1\]: expected a number in \(0, 1\]"):
         load_config(EvalConfig, None, ["levi.tap_fractions=0.5,x"])
+
+
+def test_every_shipped_preset_and_recipe_lies_in_the_ranges():
+    from nmlbench.eval.config import load_eval_config, preset_names
+    from nmlbench.noise.apply import list_recipes, load_recipe
+    from nmlbench.pretrain.config import PRESETS, load_pretrain_config
+
+    assert [load_pretrain_config(n, None, []) for n in PRESETS.names()]
+    assert [load_eval_config(n) for n in preset_names()]
+    for name in list_recipes():
+        cfg = load_recipe(name)
+        NOISE.get(cfg.kind)(cfg.params)  # the kind's own Params are range-checked too
