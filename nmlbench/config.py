@@ -64,7 +64,6 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(x)
 
 
-UNBOUNDED = Range()
 SEED_MAX = 2**32 - 1  # numpy's and the result schema's limit for a seed
 
 
@@ -96,15 +95,6 @@ def field_range(f: dataclasses.Field) -> Range | None:
 def cast_value(value: Any, tp: Any, where: str, rng: Range | None = None) -> Any:
     """`value` as type `tp`, finite and inside `rng`, else UserError naming `where` (for CLI numbers)."""
     return _cast(value, tp, where, rng)
-
-
-def check_ranges(obj: Any, where: str) -> None:
-    """Check an already built config (one not read through `from_mapping`) against its ranges."""
-    hints = _hints(type(obj))
-    for f in dataclasses.fields(obj):
-        rng = field_range(f)
-        if rng is not None:
-            _cast(getattr(obj, f.name), hints[f.name], f"{where}: {f.name}", rng)
 
 
 def _hints(cls: type) -> dict[str, Any]:

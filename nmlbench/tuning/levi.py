@@ -17,7 +17,7 @@ from torch import nn
 from nmlbench.config import bounded
 from nmlbench.tuning.base import TUNERS, Fitted, ImageData, Tuner, count_params, top1
 from nmlbench.tuning.images import EvalImages, ImageBatches, add_lora, freeze, lora_targets
-from nmlbench.tuning.loop import Schedule, check_selection, param_groups, run_training
+from nmlbench.tuning.loop import Schedule, SelectionName, check_selection, param_groups, run_training
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class LEVIConfig:
     weight_decay: float = bounded(1e-4, ge=0)
     batch_size: int = bounded(64, ge=2)
     epochs: int = bounded(30, ge=1)
-    selection: str = "best_val"
+    selection: SelectionName = "best_val"
     lora: bool = False  # levi-lora: also LoRA-tune the pre-trained model
     rank: int = bounded(8, ge=1)
     alpha: float = bounded(8.0, gt=0)

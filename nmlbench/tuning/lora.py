@@ -24,7 +24,7 @@ from nmlbench.tuning.base import (
     top1,
 )
 from nmlbench.tuning.images import EvalImages, ImageBatches, add_lora
-from nmlbench.tuning.loop import Schedule, check_selection, param_groups, run_training
+from nmlbench.tuning.loop import Schedule, SelectionName, check_selection, param_groups, run_training
 from nmlbench.tuning.nmtune import cov_term, svd_term
 
 
@@ -41,7 +41,7 @@ class LoRAConfig:
     weight_decay: float = bounded(1e-4, ge=0)
     batch_size: int = bounded(64, ge=2)
     epochs: int = bounded(30, ge=1)
-    selection: str = "best_val"
+    selection: SelectionName = "best_val"
     init: str = "kaiming_uniform"  # head: Kaiming-uniform weight, zero bias [ref]; "torch": nn.Linear's
     lambda_cov: float = bounded(0.0, ge=0)
     lambda_svd: float = bounded(0.0, ge=0)
@@ -71,7 +71,7 @@ class FTConfig:
     weight_decay: float = bounded(1e-4, ge=0)
     batch_size: int = bounded(64, ge=2)
     epochs: int = bounded(30, ge=1)
-    selection: str = "best_val"
+    selection: SelectionName = "best_val"
     init: str = "kaiming_uniform"  # head, as the reference's fine-tuning heads
 
     def __post_init__(self) -> None:

@@ -9,6 +9,7 @@ learnable per-dimension scale s (init 1.0), then a linear head. Loss on Z = [z_a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +17,7 @@ from torch import nn
 
 from nmlbench.config import bounded
 from nmlbench.tuning.base import TUNERS, FeatureData, Fitted, Tuner, count_params, top1
-from nmlbench.tuning.loop import Schedule, check_selection, param_groups, run_training
+from nmlbench.tuning.loop import Schedule, SelectionName, check_selection, param_groups, run_training
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,10 @@ class NMTuneConfig:
     weight_decay: float = bounded(1e-4, ge=0)
     batch_size: int = bounded(64, ge=2)  # images per step; each contributes two views
     epochs: int = bounded(30, ge=1)
-    selection: str = "best_val"  # "last" [ref]: the reference reports its final epoch
+    selection: SelectionName = "best_val"  # "last" [ref]: the reference reports its final epoch
     # "joint" [ref]: both views go through the MLP as one 2B batch (one BatchNorm over both);
     # "separate": each view is its own BatchNorm batch (B rows)
-    bn_views: str = "joint"
+    bn_views: Literal["joint", "separate"] = "joint"
     # K cached augmented views per training image [ours]; 0 = fresh views each step [ref]. K=2 is the
     # smallest K that keeps two distinct views per step (K=1 cost NMTune ~1.5 points) while the
     # backbone work stays 2 passes vs the reference's 2*epochs (docs/methods/nmtune.md, measured)

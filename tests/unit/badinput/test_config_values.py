@@ -42,6 +42,7 @@ CASES = {
     "evaluate-dropout-range": ([*EVAL, "--set", "lora.dropout=1"], ["dropout", "[0, 1)"]),
     "evaluate-batch-size-inf": ([*EVAL, "--set", "features.batch_size=inf"], ["batch_size", "integer"]),
     "evaluate-tap-fraction": ([*EVAL, "--set", "levi.tap_fractions=0.5,nan"], ["tap_fractions[1]", "finite"]),
+    "evaluate-unknown-solver": ([*EVAL, "--set", "lp.solver=sgd"], ["lp: solver", "'adamw', 'lbfgs'"]),
     "evaluate-seeds-negative": ([*EVAL, "--seeds", "0,-1"], ["--seeds", "[0, 4294967295]"]),
     "evaluate-threads-nan": ([*EVAL, "--threads", "nan"], ["--threads", "integer >= 1"]),
     "run-seeds-negative": (["run", "--seeds", "-1"], ["--seeds", "out of range"]),
