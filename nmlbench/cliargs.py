@@ -25,11 +25,16 @@ def _scalar(tp: type, flag: str, rng: Range) -> Callable[[str], Any]:
 
 
 def _listed(tp: type, flag: str, rng: Range) -> Callable[[str], tuple[Any, ...]]:
+    noun = "integers" if tp is int else "numbers"
+
     def parse(text: str) -> tuple[Any, ...]:
         items = [t.strip() for t in text.split(",") if t.strip()]
         if not items:
-            raise UserError(f"{flag}: expected comma-separated {tp.__name__}s, e.g. 0,1; got {text!r}")
-        return tuple(cast_value(t, tp, flag, rng) for t in items)
+            raise UserError(f"{flag}: expected comma-separated {noun}, e.g. 0,1; got {text!r}")
+        try:
+            return tuple(cast_value(t, tp, flag, rng) for t in items)
+        except UserError as e:
+            raise UserError(f"{e}; write comma-separated {noun}, e.g. 0,1") from None
 
     parse.__name__ = f"{tp.__name__} list"
     return parse
