@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 EVAL = ["evaluate", "--model", "tinyresnet", "--suite", "mini", "--method", "lp", "--set", "pretrained=false"]
-SPECTRUM = ["spectrum", "--model", "tinyresnet", "--task", "mini-objects"]
+SPECTRUM = ["spectrum", "--model", "tinyresnet", "--task", "mini-objects", "--random-init"]
 NOISE = ["noise", "--dataset", "mini", "--type", "sym", "--rate", "10%"]
 
 
