@@ -109,7 +109,7 @@ class AugConfig:
 
     scale_min: float = bounded(0.08, gt=0, le=1)
     hflip: float = bounded(0.5, ge=0, le=1)
-    color_jitter: float = bounded(0.0, ge=0, le=1)
+    color_jitter: float = bounded(0.0, ge=0)  # brightness, contrast and saturation strength
 
 
 @dataclass(frozen=True)
