@@ -33,7 +33,7 @@ class SpectrumOptions:
 
     centring: str = "row"  # row: the reference's per-row mean; column: per-feature mean
     l2_normalise: bool = True  # the reference L2-normalises rows before centring
-    top_k: tuple[int, ...] = bounded(DEFAULT_TOP_K, gt=0, le=100)
+    top_k: tuple[int, ...] = bounded(DEFAULT_TOP_K, ge=1)  # numbers of leading singular values
     batch_size: int = bounded(256, ge=1)  # feature extraction only
     pretrained: bool = True  # library names: load the library's weights (False: seeded random init)
     # evaluation resolution; None: the model's own (docs/models.md)
