@@ -2,6 +2,10 @@
 
 Unknown keys are errors naming the file and the allowed keys (with close matches); `--set a.b=v`
 overrides are cast to the field's declared type; the resolved config is dumped next to outputs.
+
+Every numeric field states its range where it is declared, `lr: float = bounded(1e-3, gt=0)`, and
+the one cast that reads YAML and `--set` values refuses what lies outside it, as well as NaN and
+infinities however written (`.nan`, `inf`, `1e400`) and integers given as fractions (docs/guarantees).
 """
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -20,6 +25,76 @@ import yaml
 from nmlbench.errors import UserError
 
 C = TypeVar("C")
+
+RANGE = "nmlbench.range"  # dataclass field metadata key holding the field's `Range`
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Closed or open bounds for a number (each element of a tuple of numbers); None = no bound."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def contains(self, x: float) -> bool:
+        return not (
+            (self.ge is not None and x < self.ge)
+            or (self.gt is not None and x <= self.gt)
+            or (self.le is not None and x > self.le)
+            or (self.lt is not None and x >= self.lt)
+        )
+
+    def text(self) -> str:
+        """' > 0', ' in [0, 1)', '' (unbounded): appended to 'a finite number' in messages."""
+        lo = self.ge if self.ge is not None else self.gt
+        hi = self.le if self.le is not None else self.lt
+        if lo is not None and hi is not None:
+            left, right = "[" if self.ge is not None else "(", "]" if self.le is not None else ")"
+            return f" in {left}{_num(lo)}, {_num(hi)}{right}"
+        if lo is not None:
+            return f" {'>=' if self.ge is not None else '>'} {_num(lo)}"
+        if hi is not None:
+            return f" {'<=' if self.le is not None else '<'} {_num(hi)}"
+        return ""
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(x)
+
+
+SEED_MAX = 2**32 - 1  # numpy's and the result schema's limit for a seed
+
+
+def bounded(
+    default: Any = dataclasses.MISSING,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+) -> Any:
+    """A dataclass field whose value (or each element, for tuples) must lie in the given range.
+
+    Call it with no bound for a number that is deliberately unbounded (still finite), so the
+    test that every numeric config field states a range can tell "forgotten" from "any value".
+    """
+    return dataclasses.field(default=default, metadata={RANGE: Range(ge=ge, gt=gt, le=le, lt=lt)})
+
+
+def seed_field(default: Any = 0) -> Any:
+    """A seed: an integer in [0, 2**32 - 1] (numpy's generators and the result schema refuse others)."""
+    return bounded(default, ge=0, le=SEED_MAX)
+
+
+def field_range(f: dataclasses.Field) -> Range | None:
+    return f.metadata.get(RANGE)
+
+
+def cast_value(value: Any, tp: Any, where: str, rng: Range | None = None) -> Any:
+    """`value` as type `tp`, finite and inside `rng`, else UserError naming `where` (for CLI numbers)."""
+    return _cast(value, tp, where, rng)
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -35,8 +110,11 @@ def _unknown_keys_message(cls: type, extra: list[str], allowed: list[str], where
             f"allowed: {', '.join(allowed)}")
 
 
-def _cast(value: Any, tp: Any, where: str) -> Any:
-    """Convert a YAML/CLI value to the annotated type, or raise UserError naming `where`."""
+def _cast(value: Any, tp: Any, where: str, rng: Range | None = None) -> Any:
+    """Convert a YAML/CLI value to the annotated type, or raise UserError naming `where`.
+
+    Numbers must be finite and inside `rng` (the field's stated range; for tuples, per element).
+    """
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
@@ -49,7 +127,7 @@ def _cast(value: Any, tp: Any, where: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _cast(value, arg, where)
+                return _cast(value, arg, where, rng)
             except UserError as e:
                 errors.append(str(e))
         raise UserError(errors[0] if errors else f"{where}: cannot be {value!r}")
@@ -61,19 +139,19 @@ def _cast(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, tp):
             return value
         if not isinstance(value, Mapping):
-            raise UserError(f"{where}: expected a mapping for {tp.__name__}, got {value!r}")
+            raise UserError(f"{where}: expected a mapping for {tp.__name__}, got {_shown(value)}")
         return from_mapping(tp, value, where)
     if origin in (tuple, list, Sequence) or tp in (tuple, list):
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
-            raise UserError(f"{where}: expected a list, got {value!r}")
+            raise UserError(f"{where}: expected a list, got {_shown(value)}")
         item_t = args[0] if args else Any
-        items = [_cast(v, item_t, f"{where}[{i}]") for i, v in enumerate(value)]
+        items = [_cast(v, item_t, f"{where}[{i}]", rng) for i, v in enumerate(value)]
         return tuple(items)
     if origin in (dict, Mapping) or tp is dict:
         if not isinstance(value, Mapping):
-            raise UserError(f"{where}: expected a mapping, got {value!r}")
+            raise UserError(f"{where}: expected a mapping, got {_shown(value)}")
         vt = args[1] if len(args) == 2 else Any
         return {str(k): _cast(v, vt, f"{where}.{k}") for k, v in value.items()}
     if tp is bool:
@@ -81,29 +159,60 @@ def _cast(value: Any, tp: Any, where: str) -> Any:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
-        raise UserError(f"{where}: expected true or false, got {value!r}")
+        raise UserError(f"{where}: expected true or false, got {_shown(value)}")
     if tp is int:
-        if isinstance(value, bool):
-            raise UserError(f"{where}: expected an integer, got {value!r}")
-        try:
-            f = float(value)
-        except (TypeError, ValueError):
-            raise UserError(f"{where}: expected an integer, got {value!r}") from None
-        if f != int(f):
-            raise UserError(f"{where}: expected an integer, got {value!r}")
-        return int(f)
+        return _in_range(_to_int(value, where, rng), where, rng)
     if tp is float:
-        if isinstance(value, bool):
-            raise UserError(f"{where}: expected a number, got {value!r}")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise UserError(f"{where}: expected a number, got {value!r}") from None
+        return _in_range(_to_float(value, where, rng), where, rng)
     if tp is str:
-        if isinstance(value, (dict, list)):
-            raise UserError(f"{where}: expected a string, got {value!r}")
+        if value is None or isinstance(value, (dict, list)):
+            raise UserError(f"{where}: expected a string, got {_shown(value)}")
         return str(value)
     return value
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it in YAML: null, not None."""
+    return "null" if value is None else repr(value)
+
+
+def _to_int(value: Any, where: str, rng: Range | None) -> int:
+    want = f"an integer{rng.text() if rng else ''}"
+    if isinstance(value, bool) or value is None or isinstance(value, (dict, list, tuple)):
+        raise UserError(f"{where}: expected {want}, got {_shown(value)}")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        f = float(text)
+    except ValueError:
+        raise UserError(f"{where}: expected {want}, got {_shown(value)}") from None
+    if not math.isfinite(f) or not f.is_integer():
+        raise UserError(f"{where}: expected {want}, got {_shown(value)}")
+    return int(f)
+
+
+def _to_float(value: Any, where: str, rng: Range | None) -> float:
+    want = f"a number{rng.text() if rng else ''}"
+    if isinstance(value, bool) or value is None or isinstance(value, (dict, list, tuple)):
+        raise UserError(f"{where}: expected {want}, got {_shown(value)}")
+    try:
+        f = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise UserError(f"{where}: expected {want}, got {_shown(value)}") from None
+    if not math.isfinite(f):  # .nan, .inf, 'inf', and 1e400 (which YAML and float() read as inf)
+        raise UserError(f"{where}: expected a finite {want[2:]}, got {_shown(value)}")
+    return f
+
+
+def _in_range(x: float, where: str, rng: Range | None) -> Any:
+    if rng is not None and not rng.contains(x):
+        raise UserError(f"{where}: {x!r} is out of range; give a value{rng.text()}")
+    return x
 
 
 def from_mapping(cls: type[C], raw: Mapping[str, Any], where: str) -> C:
@@ -115,10 +224,10 @@ def from_mapping(cls: type[C], raw: Mapping[str, Any], where: str) -> C:
     if extra:
         raise UserError(_unknown_keys_message(cls, extra, sorted(fields), where))
     hints = _hints(cls)
-    kwargs = {k: _cast(v, hints[k], f"{where}: {k}") for k, v in raw.items()}
+    kwargs = {k: _cast(v, hints[k], f"{where}: {k}", field_range(fields[k])) for k, v in raw.items()}
     try:
         return cls(**kwargs)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, UserError) as e:  # __post_init__ checks across fields
         raise UserError(f"{where}: {e}") from None
 
 
@@ -131,9 +240,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError(f"{path}: the top level must be a mapping of keys to values")
     includes = data.pop("include", None)
+    if includes is not None and not isinstance(includes, (str, list)):
+        raise UserError(f"{path}: include must be a file name or a list of file names, got {includes!r}")
     if includes:
         merged: dict[str, Any] = {}
         for inc in [includes] if isinstance(includes, str) else includes:
+            if not isinstance(inc, str) or not inc.strip():
+                raise UserError(f"{path}: include entries must be file names relative to it, got {inc!r}")
             inc_path = (path.parent / inc).resolve()
             if not inc_path.is_file():
                 raise UserError(f"{path}: include {inc!r} not found at {inc_path}")

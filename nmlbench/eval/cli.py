@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from nmlbench import tracking
+from nmlbench import cliargs, tracking
 from nmlbench.errors import UserError
 
 EPILOG = """examples:
@@ -42,7 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--suite", default=None, help="mini | paper | imagenet-shifts | ... or a suite YAML path (or --task)"
     )
     p.add_argument("--task", default=None, help="T[,T...]: task names or task YAML paths")
-    p.add_argument("--seeds", default="0", help="comma-separated tuning seeds (default 0)")
+    p.add_argument("--seeds", type=cliargs.seeds("--seeds"),
+                   default="0", help="comma-separated tuning seeds (default 0)")
     p.add_argument("--preset", default=None, help="tuner preset: mini | reference (default: by suite)")
     p.add_argument("--config", default=None, help="YAML file with EvalConfig sections (lp:, nmtune:, ...)")
     p.add_argument(
@@ -61,7 +62,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--root", default=None, help="output root (default $NMLBENCH_ROOT or ./nmlbench-out)")
     p.add_argument(
         "--threads",
-        type=int,
+        type=cliargs.integer("--threads", ge=1),
         default=None,
         help="torch CPU threads (default: torch's; use 1 when other jobs share the cores)",
     )
@@ -78,10 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from nmlbench.eval.summary import summary_table
 
     track = tracking.from_args(args, args.root)  # curves only: never part of a result's key
-    try:
-        seeds = [int(s) for s in _split(args.seeds)]
-    except ValueError:
-        raise UserError(f"--seeds {args.seeds!r} must be comma-separated integers, e.g. 0,1") from None
+    seeds = list(args.seeds)  # checked by cliargs.seeds
     if args.threads is not None:
         if args.threads < 1:
             raise UserError(f"--threads must be >= 1, got {args.threads}")

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
-from nmlbench.config import load_config, to_dict
+from nmlbench.config import bounded, load_config, to_dict
 from nmlbench.errors import UserError
 from nmlbench.features.extract import FeatureConfig
 from nmlbench.launch import SlurmConfig
@@ -37,7 +37,7 @@ class EvalConfig:
     pretrained: bool | Literal["auto"] | None = None
     # evaluation resolution in pixels for transforms and the model (ViTs resample position
     # embeddings); None = the model's own. Part of the model's identity key.
-    image_size: int | None = None
+    image_size: int | None = bounded(None, ge=1)
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda" or "cuda:N"
 
     def __post_init__(self) -> None:

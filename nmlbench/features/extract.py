@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from nmlbench.config import bounded, seed_field
 from nmlbench.features.cache import SplitRef, cache_path, ids_fingerprint, load_features, save_features
 from nmlbench.models.load import AugmentConfig, Backbone
 
@@ -34,8 +35,9 @@ log = logging.getLogger(__name__)
 class FeatureConfig:
     """How features are extracted and cached (shared by every black-box method of a run)."""
 
-    batch_size: int = 256  # extraction batch; no effect on the features
-    view_seed: int = 0  # view v of tuning seed s is drawn with a seed hashed from (view_seed, s, v)
+    batch_size: int = bounded(256, ge=1)  # extraction batch; no effect on the features
+    # view v of tuning seed s is drawn with a seed hashed from (view_seed, s, v)
+    view_seed: int = seed_field(0)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:

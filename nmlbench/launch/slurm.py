@@ -18,6 +18,7 @@ from typing import Any, Literal
 import submitit
 from submitit.core.utils import FailedJobError, UncompletedJobError
 
+from nmlbench.config import bounded
 from nmlbench.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -39,15 +40,16 @@ class SlurmConfig:
     partition: str | None = None
     account: str | None = None
     qos: str | None = None
-    timeout_min: int = 60
-    nodes: int = 1
-    gpus_per_node: int = 0
-    tasks_per_node: int = 0
-    cpus_per_task: int = 1
-    mem_gb: float | None = None
+    timeout_min: int = bounded(60, ge=1)
+    nodes: int = bounded(1, ge=1)
+    gpus_per_node: int = bounded(0, ge=0)
+    tasks_per_node: int = bounded(0, ge=0)
+    cpus_per_task: int = bounded(1, ge=1)
+    mem_gb: float | None = bounded(None, gt=0)
     constraint: str | None = None
-    array_parallelism: int = 64  # how many array tasks may run at once
-    max_requeues: int = 3  # submitit's max_num_timeout: preemptions/time-outs tolerated per job
+    array_parallelism: int = bounded(64, ge=1)  # how many array tasks may run at once
+    # submitit's max_num_timeout: preemptions/time-outs tolerated per job
+    max_requeues: int = bounded(3, ge=0)
     setup: tuple[str, ...] = ()  # shell lines run before the job, e.g. "module load cuda"
     additional: dict[str, str] = field(default_factory=dict)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from nmlbench.config import load_config
+from nmlbench.config import bounded, load_config
 from nmlbench.leaderboard.content import PredictionsError, file_content
 from nmlbench.leaderboard.records import CorruptFile, read_checked
 
@@ -35,7 +35,7 @@ class BoardConfig:
     # Identical prediction tables are evidence of copying only when they share enough mistakes:
     # on a small or easy test split two honest checkpoints agree everywhere (all right, or the same
     # one hard sample wrong). A table with fewer wrong predictions than this is never called a copy.
-    copy_min_errors: int = 10
+    copy_min_errors: int = bounded(10, ge=0)
 
     def __post_init__(self) -> None:
         if self.copy_min_errors < 0:

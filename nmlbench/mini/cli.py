@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from nmlbench import cliargs
 from nmlbench.errors import UserError
 from nmlbench.io import check_output
 
@@ -26,12 +27,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        ("show", "write a PNG preview grid"), ("info", "print version, cache and tasks")):
         p = sub.add_parser(name, help=text, description=text, epilog=EPILOG)
         p.add_argument("--data-root", default=None, help="dataset root (default $NMLBENCH_DATA)")
-        p.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
+        p.add_argument("--seed", type=cliargs.seed("--seed"), default=0, help="generation seed (default 0)")
         if name == "show":
             p.add_argument("--out", required=True, help="PNG file to write")
             p.add_argument("--split", default="test", choices=("train", "val", "test"),
                            help="which split of each ID task to show (OOD tasks: test)")
-            p.add_argument("--per-row", type=int, default=12, help="images per row")
+            p.add_argument("--per-row", type=cliargs.integer("--per-row", ge=1),
+                           default=12, help="images per row")
         if name == "info":
             p.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(func=run)

@@ -32,6 +32,7 @@ from timm.data import DEFAULT_CROP_PCT
 from torch import nn
 from torchvision import transforms as T
 
+from nmlbench.config import bounded
 from nmlbench.errors import UserError
 from nmlbench.models import zoo
 from nmlbench.models.info import FIX, read_checkpoint_info, verified_weights_sha256
@@ -42,8 +43,9 @@ from nmlbench.models.refs import FIX_RANDOM, ModelIdentity, ModelRef, identity_o
 class AugmentConfig:
     """Train-time augmentation for tuning and cached views; None picks the library's reference value."""
 
-    scale_min: float | None = None  # RandomResizedCrop lower scale: timm 0.8, CLIP 0.9 [ref]
-    scale_max: float = 1.0
+    # RandomResizedCrop lower scale: timm 0.8, CLIP 0.9 [ref]
+    scale_min: float | None = bounded(None, gt=0, le=1)
+    scale_max: float = bounded(1.0, gt=0, le=1)
     hflip: bool | None = None  # timm: flip [ref]; CLIP: no flip [ref]
 
     def __post_init__(self) -> None:

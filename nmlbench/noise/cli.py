@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Any
 
+from nmlbench import cliargs
 from nmlbench.config import load_config, replace
 from nmlbench.errors import UserError
 from nmlbench.io import check_output
@@ -64,7 +65,8 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--label-column", help="label column / npz array / json key (default: label(s))")
     g.add_argument("--caption-column", help="caption column / npz array / json key (default: caption(s))")
     g.add_argument("--split", default="train", help="HF dataset split (default: train)")
-    g.add_argument("--num-classes", type=int, default=None, help="class count for integer labels")
+    g.add_argument("--num-classes", type=cliargs.integer("--num-classes", ge=2),
+                   default=None, help="class count for integer labels")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -92,7 +94,8 @@ def _add_noise_args(p: argparse.ArgumentParser) -> None:
         help="caption variant (default derangement; pair_swap = the reference's convention)",
     )
     k.add_argument("--rate", help="fraction corrupted: '10%%', '10' or '0.1'")
-    k.add_argument("--seed", type=int, default=None, help="random seed (default 0, or the recipe's)")
+    k.add_argument("--seed", type=cliargs.seed("--seed"),
+                   default=None, help="random seed (default 0, or the recipe's)")
     k.add_argument("--recipe", help="a recipe name from noise_recipes/ or a recipe YAML path")
     k.add_argument("--groups", help="asym group: YAML {group: [classes]} or CSV with class,group")
     k.add_argument("--confusion", help="asym confusion: CxC matrix (.npy or CSV), rows = true class")

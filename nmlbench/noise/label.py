@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from nmlbench.config import bounded
 from nmlbench.errors import UserError
 from nmlbench.io import sha256_file
 from nmlbench.noise.base import NOISE, NoiseKind, NoiseResult, SampleTable, exact_count
@@ -86,7 +87,7 @@ class PairflipLabel(NoiseKind):
 
     @dataclass(frozen=True)
     class Params:
-        offset: int = 1  # c -> (c + offset) mod C
+        offset: int = bounded(1)  # c -> (c + offset) mod C
 
     def apply(self, table: SampleTable, rate: float, rng: np.random.Generator) -> NoiseResult:
         c = table.num_classes

@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from nmlbench import tracking
+from nmlbench import cliargs, tracking
 from nmlbench.launch import LAUNCHERS, run_jobs
 from nmlbench.models.zoo import resolve_model
 from nmlbench.paths import output_root
@@ -51,7 +51,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--noise", help="noise rate(s): '10%%', '0.1' or a sweep '0,10,30%%' (default: the config's)"
     )
-    p.add_argument("--seed", type=int, help="pretraining seed (also the noise seed unless noise.seed is set)")
+    p.add_argument("--seed", type=cliargs.seed("--seed"),
+                   help="pretraining seed (also the noise seed unless noise.seed is set)")
     p.add_argument(
         "--set",
         action="append",

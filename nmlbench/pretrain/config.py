@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from nmlbench.config import load_config
+from nmlbench.config import bounded, load_config, seed_field
 from nmlbench.errors import UserError
 from nmlbench.launch.slurm import SlurmConfig
 from nmlbench.registry import Registry
@@ -40,9 +41,10 @@ class DataConfig:
     label_key: str | None = None  # HF column / npz array / shard json key (label(s); shards: else .cls)
     caption_key: str | None = None  # HF column / npz array / shard json key (caption(s); shards: else .txt)
     id_key: str | None = None  # HF column / npz array (id(s), else row number); shards: __key__
-    num_classes: int | None = None  # integer labels without class names: the class count (else max + 1)
-    max_corrupt_share: float = 0.001
-    num_workers: int = 0
+    # integer labels without class names: the class count (else max + 1)
+    num_classes: int | None = bounded(None, ge=2)
+    max_corrupt_share: float = bounded(0.001, ge=0, le=1)
+    num_workers: int = bounded(0, ge=0)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_corrupt_share <= 1.0:
@@ -54,8 +56,8 @@ class NoiseSpec:
     """Which noise manifest to train on: kind "sym" (labels) or "caption" (image-text pairs)."""
 
     kind: Literal["auto", "sym", "caption"] = "auto"  # auto: sym for supervised, caption for clip
-    rate: float = 0.0
-    seed: int | None = None  # None: the pretraining seed
+    rate: float = bounded(0.0, ge=0, lt=1)
+    seed: int | None = seed_field(None)  # None: the pretraining seed
 
 
 @dataclass(frozen=True)
@@ -63,31 +65,51 @@ class OptimConfig:
     """Optimizer (timm's create_optimizer_v2) and a step-wise cosine schedule (timm's)."""
 
     opt: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    momentum: float = 0.9
-    batch_size: int = 128  # per process; the global batch is batch_size x world size
-    epochs: int = 10  # length of the lr schedule
-    stop_epoch: int | None = None  # stop (and export) early on the same schedule, e.g. the epoch-16 CLIP
-    warmup_steps: int = 0
-    min_lr: float = 0.0
-    label_smoothing: float = 0.0  # supervised only
-    grad_clip: float | None = None
+    lr: float = bounded(1e-3, gt=0)
+    weight_decay: float = bounded(0.05, ge=0)
+    momentum: float = bounded(0.9, ge=0, lt=1)
+    batch_size: int = bounded(128, ge=1)  # per process; the global batch is batch_size x world size
+    epochs: int = bounded(10, ge=1)  # length of the lr schedule
+    # stop (and export) early on the same schedule, e.g. the epoch-16 CLIP
+    stop_epoch: int | None = bounded(None, ge=1)
+    warmup_steps: int = bounded(0, ge=0)
+    min_lr: float = bounded(0.0, ge=0)
+    label_smoothing: float = bounded(0.0, ge=0, lt=1)  # supervised only
+    grad_clip: float | None = bounded(None, gt=0)
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0 or self.epochs <= 0 or self.lr <= 0:
             raise ValueError("batch_size, epochs and lr must be positive")
         if self.stop_epoch is not None and not 0 < self.stop_epoch <= self.epochs:
             raise ValueError("stop_epoch must be in 1..epochs")
+        check_optimizer(self.opt)
+
+
+# Names that need no import of timm to check; anything else is looked up in timm's registry.
+_COMMON_OPTIMIZERS = frozenset({"adamw", "adam", "sgd", "momentum", "nesterov", "lamb", "lars", "rmsprop"})
+
+
+def check_optimizer(opt: str) -> None:
+    """`opt` must name one of timm's optimizers (create_optimizer_v2; a `lookahead_` prefix is allowed)."""
+    name = opt.lower().split("_")[-1]
+    if name in _COMMON_OPTIMIZERS:
+        return
+    from timm.optim import list_optimizers
+
+    known = list_optimizers()
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"opt {opt!r} is not a timm optimizer{hint}; known: {', '.join(known)}")
 
 
 @dataclass(frozen=True)
 class AugConfig:
     """Training augmentation; mini-resnet uses scale (0.8, 1) crops + flips [ours]."""
 
-    scale_min: float = 0.08
-    hflip: float = 0.5
-    color_jitter: float = 0.0
+    scale_min: float = bounded(0.08, gt=0, le=1)
+    hflip: float = bounded(0.5, ge=0, le=1)
+    color_jitter: float = bounded(0.0, ge=0)  # brightness, contrast and saturation strength
 
 
 @dataclass(frozen=True)
@@ -102,15 +124,15 @@ class PretrainConfig:
     aug: AugConfig = field(default_factory=AugConfig)
     # Training resolution (crops, and `img_size` for architectures with a fixed input such as ViTs);
     # None: the model's own (zoo / timm pretrained cfg). Recorded in checkpoint.json for evaluation.
-    image_size: int | None = None
-    seed: int = 0
+    image_size: int | None = bounded(None, ge=1)
+    seed: int = seed_field(0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16"] = "bf16"  # bf16 autocast on GPU only; CPU always fp32
     channels_last: bool = True  # NHWC convolution weights and inputs, on GPU and CPU (0.86x step time on CPU)
-    threads: int = 1  # torch CPU threads per process
-    ckpt_every_steps: int = 200
-    keep_checkpoints: int = 2
-    log_every_steps: int = 10
+    threads: int = bounded(1, ge=1)  # torch CPU threads per process
+    ckpt_every_steps: int = bounded(200, ge=1)
+    keep_checkpoints: int = bounded(2, ge=1)
+    log_every_steps: int = bounded(10, ge=1)
     name_suffix: str = ""  # appended to the checkpoint name, to keep variants apart
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nmlbench.config import bounded
 from nmlbench.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class DisplayConfig:
 
     title: str = "nmlbench leaderboard"
     metric: str = "top1"  # record metric shown in the table: top1 | macro_f1
-    decimals: int = 2
+    decimals: int = bounded(2, ge=0, le=6)
     sort_by: str = "id_avg"  # id_avg | ood_avg | id_delta | ood_delta | a task name
     higher_is_better: bool = True
     metric_names: dict[str, str] = field(

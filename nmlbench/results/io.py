@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,51 @@ def write_predictions(
     return {"path": rel, "sha256": sha256_file(dest), "n": int(len(ids))}
 
 
+class InvalidRecord(ValueError):
+    """A record nmlbench built does not match its schema: a bug, so it keeps its traceback."""
+
+
+def non_finite(obj: Any, where: str = "") -> str | None:
+    """The JSON path of the first NaN or infinity in `obj`, else None.
+
+    `json.dumps` would write them as the bare tokens NaN / Infinity, which are not JSON: strict
+    readers (and `leaderboard submit`) refuse the file, so they must never reach disk.
+    """
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return where or "<top level>"
+    if isinstance(obj, dict):
+        items: Any = obj.items()
+    elif isinstance(obj, (list, tuple)):
+        items = enumerate(obj)
+    else:
+        return None
+    for k, v in items:
+        found = non_finite(v, f"{where}/{k}" if where else str(k))
+        if found:
+            return found
+    return None
+
+
+def check_record(record: dict[str, Any], kind: str = "result") -> None:
+    """Refuse a record with a NaN/infinity anywhere or one that breaks leaderboard/schema/<kind>.v1.json."""
+    # The schema files and their validator sit with the leaderboard (the one copy submitters read);
+    # imported here, lazily, so writing is checked against exactly what `submit` will check.
+    from nmlbench.leaderboard.schema import schema_errors
+
+    bad = non_finite(record)
+    if bad:
+        raise InvalidRecord(f"{kind} record has a non-finite number at {bad}; not written")
+    errors = schema_errors(record, kind)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise InvalidRecord(f"{kind} record does not match {kind}.v1.json: {errors[0]}{more}; not written")
+
+
 def write_record(path: Path, record: dict[str, Any]) -> Path:
-    """Write atomically; the record is complete or absent, never half-written."""
+    """Validate, then write atomically; the record is complete or absent, never half-written or invalid."""
     if record.get("format") != FORMAT or record.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError("record lacks format/schema_version; build it with nmlbench.eval.run")
+        raise InvalidRecord("record lacks format/schema_version; build it with nmlbench.eval.run")
+    check_record(record, "result")
     return write_json(path, record)
 
 

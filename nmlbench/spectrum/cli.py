@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from nmlbench import cliargs
 from nmlbench.errors import UserError
 from nmlbench.spectrum.metrics import CENTRINGS
 
@@ -45,8 +46,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", default="1,10,100", help="energy fractions to report (default 1,10,100)")
     p.add_argument("--attach", type=Path, default=None, help="results folder whose records get the spectrum")
     p.add_argument("--data-root", default=None, help="where task data lives")
-    p.add_argument("--batch-size", type=int, default=256, help="feature extraction batch size")
-    p.add_argument("--image-size", type=int, default=None, help="input resolution (default: the model's own)")
+    p.add_argument("--batch-size", type=cliargs.integer("--batch-size", ge=1),
+                   default=256, help="feature extraction batch size")
+    p.add_argument("--image-size", type=cliargs.integer("--image-size", ge=1),
+                   default=None, help="input resolution (default: the model's own)")
     p.add_argument(
         "--random-init", action="store_true", help="timm names: seeded random weights, no download"
     )

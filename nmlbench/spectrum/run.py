@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from nmlbench.config import bounded
 from nmlbench.errors import UserError
 from nmlbench.io import write_json
 from nmlbench.paths import output_root
+from nmlbench.results.io import InvalidRecord, check_record, write_record
 from nmlbench.spectrum.metrics import DEFAULT_TOP_K, analyse
 
 FORMAT = "nmlbench-spectrum"
@@ -31,10 +33,11 @@ class SpectrumOptions:
 
     centring: str = "row"  # row: the reference's per-row mean; column: per-feature mean
     l2_normalise: bool = True  # the reference L2-normalises rows before centring
-    top_k: tuple[int, ...] = DEFAULT_TOP_K
-    batch_size: int = 256  # feature extraction only
+    top_k: tuple[int, ...] = bounded(DEFAULT_TOP_K, ge=1)  # numbers of leading singular values
+    batch_size: int = bounded(256, ge=1)  # feature extraction only
     pretrained: bool = True  # library names: load the library's weights (False: seeded random init)
-    image_size: int | None = None  # evaluation resolution; None: the model's own (docs/models.md)
+    # evaluation resolution; None: the model's own (docs/models.md)
+    image_size: int | None = bounded(None, ge=1)
     data_root: str | None = None
     root: str | None = None  # output root ($NMLBENCH_ROOT)
 
@@ -118,7 +121,9 @@ def run_spectrum(
         feats = features(model_ref, task, opts)
         path = record_path(feats.model, feats.task, opts.centring, opts.root)
         if not path.exists():
-            write_json(path, make_record(feats, opts))
+            rec = make_record(feats, opts)
+            check_record(rec["spectrum"], "spectrum")
+            write_json(path, rec)
         written.append(path)
     return written
 
@@ -137,7 +142,7 @@ def attach(spectrum_records: Sequence[Path], results_dir: str | Path) -> list[Pa
     if not results_dir.is_dir():
         raise UserError(f"{results_dir} is not a folder of result records; pass results/<suite>")
     spectra = [json.loads(Path(p).read_text(encoding="utf-8")) for p in spectrum_records]
-    updated = []
+    changed: list[tuple[Path, dict[str, Any]]] = []
     for path in sorted(results_dir.glob("*.json")):
         rec = json.loads(path.read_text(encoding="utf-8"))
         if rec.get("format") != "nmlbench-result":
@@ -148,7 +153,14 @@ def attach(spectrum_records: Sequence[Path], results_dir: str | Path) -> list[Pa
             ):
                 if rec.get("spectrum") != spec["spectrum"]:
                     rec["spectrum"] = spec["spectrum"]
-                    write_json(path, rec)
-                    updated.append(path)
+                    try:  # every updated record is checked before the first one is written
+                        check_record(rec, "result")
+                    except InvalidRecord as e:
+                        raise UserError(f"{path}: {e}; re-run `nmlbench evaluate` for this cell") from None
+                    changed.append((path, rec))
                 break
+    updated = []
+    for path, rec in changed:
+        write_record(path, rec)
+        updated.append(path)
     return updated

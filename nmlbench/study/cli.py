@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nmlbench import tracking
+from nmlbench import cliargs, tracking
 from nmlbench.errors import UserError
 from nmlbench.io import check_output, write_text
 from nmlbench.paths import output_root
@@ -24,24 +24,20 @@ Run the same command again after an interruption: finished manifests, checkpoint
 """
 
 
-def _ints(text: str, what: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise UserError(f"{what} {text!r} must be comma-separated integers, e.g. 0,1") from None
-
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("run", help="run the whole study (default: the built-in mini benchmark)",
                               description=__doc__, epilog=EPILOG)
     p.add_argument("--noise", default="0,10,30%", help="pretraining noise rates (default: 0,10,30%%)")
     p.add_argument("--preset", default="mini-resnet", help="pretraining preset (default: mini-resnet)")
-    p.add_argument("--pretrain-seeds", default="0", help="pretraining seeds, e.g. 0,1")
+    p.add_argument("--pretrain-seeds", type=cliargs.seeds("--pretrain-seeds"),
+                   default="0", help="pretraining seeds, e.g. 0,1")
     p.add_argument("--methods", default="all", help="tuning methods, comma-separated, or 'all'")
     p.add_argument("--suite", default="mini", help="evaluation suite (default: mini)")
     p.add_argument("--task", default="", help="only these tasks of the suite, comma-separated")
-    p.add_argument("--seeds", default="0", help="tuning seeds, e.g. 0,1")
-    p.add_argument("--workers", type=int, default=0, help="parallel processes (default: one per core)")
+    p.add_argument("--seeds", type=cliargs.seeds("--seeds"), default="0", help="tuning seeds, e.g. 0,1")
+    p.add_argument("--workers", type=cliargs.integer("--workers", ge=0),
+                   default=0, help="parallel processes (default: one per core)")
     p.add_argument("--set", dest="pretrain_set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a pretraining config value (repeatable)")
     p.add_argument("--eval-set", action="append", default=[], metavar="KEY=VALUE",
@@ -55,10 +51,10 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     opts = StudyOptions(
         rates=tuple(parse_rates(args.noise)), preset=args.preset,
-        pretrain_seeds=_ints(args.pretrain_seeds, "--pretrain-seeds"),
+        pretrain_seeds=args.pretrain_seeds,
         methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()), suite=args.suite,
         tasks=tuple(t.strip() for t in args.task.split(",") if t.strip()),
-        seeds=_ints(args.seeds, "--seeds"), workers=args.workers,
+        seeds=args.seeds, workers=args.workers,
         pretrain_overrides=tuple(args.pretrain_set), eval_overrides=tuple(args.eval_set),
         root=args.root, data_root=args.data_root)
     if args.workers < 0:

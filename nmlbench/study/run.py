@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from nmlbench import tracking
+from nmlbench.config import bounded, seed_field
 from nmlbench.paths import output_root
 from nmlbench.rates import rate_tag
 from nmlbench.study.progress import StudyProgress
@@ -31,14 +32,14 @@ log = logging.getLogger(__name__)
 class StudyOptions:
     """What `nmlbench run` runs; the defaults are the built-in mini study."""
 
-    rates: tuple[float, ...] = (0.0, 0.1, 0.3)  # pretraining label/caption noise rates
+    rates: tuple[float, ...] = bounded((0.0, 0.1, 0.3), ge=0, lt=1)  # pretraining label/caption noise rates
     preset: str = "mini-resnet"  # pretraining preset (nmlbench pretrain --preset)
-    pretrain_seeds: tuple[int, ...] = (0,)
+    pretrain_seeds: tuple[int, ...] = seed_field((0,))
     methods: tuple[str, ...] = ("all",)
     suite: str = "mini"
     tasks: tuple[str, ...] = ()  # narrow the suite to these tasks (an OOD task needs its train task)
-    seeds: tuple[int, ...] = (0,)  # tuning seeds
-    workers: int = 0  # worker processes; 0: one per core; 1: everything in this process
+    seeds: tuple[int, ...] = seed_field((0,))  # tuning seeds
+    workers: int = bounded(0, ge=0)  # worker processes; 0: one per core; 1: everything in this process
     pretrain_overrides: tuple[str, ...] = ()
     eval_overrides: tuple[str, ...] = ()
     root: str | None = None
@@ -72,7 +73,8 @@ def _pretrain_one(cfg: Any, root: str, data_root: str | None) -> str:
 def make_plan(opts: StudyOptions, root: Path) -> Plan:
     """Resolve every name up front, so a typo fails before minutes of pretraining."""
     from nmlbench.eval import EvalOptions
-    from nmlbench.eval.run import plan_jobs, preflight
+    from nmlbench.eval.config import load_eval_config
+    from nmlbench.eval.run import default_preset, plan_jobs, preflight
     from nmlbench.pretrain.config import load_pretrain_config
     from nmlbench.pretrain.train import checkpoint_dir
     from nmlbench.tasks import get_suite
@@ -86,6 +88,7 @@ def make_plan(opts: StudyOptions, root: Path) -> Plan:
                                  [*opts.pretrain_overrides, f"noise.rate={rate}", f"seed={seed}"])
             for seed in opts.pretrain_seeds for rate in opts.rates]
     ckpts = [str(checkpoint_dir(c, root)) for c in cfgs]
+    load_eval_config(default_preset(opts.suite), None, opts.eval_overrides)  # --eval-set, before any work
     eval_opts = EvalOptions(tasks=opts.tasks, overrides=opts.eval_overrides, data_root=opts.data_root)
     jobs = [plan_jobs([c], methods, opts.suite, list(opts.seeds), str(root), eval_opts) for c in ckpts]
     preflight(jobs[0] if jobs else [])  # every task's data read and checked before any pretraining

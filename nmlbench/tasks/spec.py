@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from nmlbench.config import from_mapping, read_yaml
+from nmlbench.config import SEED_MAX, Range, bounded, cast_value, from_mapping, read_yaml
 from nmlbench.errors import UserError
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -37,9 +37,11 @@ class TaskSpec:
     """One downstream task: where its data comes from and what its labels mean."""
 
     name: str
-    version: int                       # bump when the same reader would yield different samples
+    # bump when the same reader would yield different samples
+    version: int = bounded(ge=1)
     reader: str                        # key in TASK_READERS: mini, npz, image_folder, torchvision, hf
-    num_classes: int                   # size of the label space (OOD tasks: that of train_task)
+    # size of the label space (OOD tasks: that of train_task)
+    num_classes: int = bounded(ge=2)
     domain: Literal["id", "ood"] = "id"
     train_task: str | None = None      # OOD only: the ID task whose train/val splits train the head
     params: dict[str, Any] = field(default_factory=dict)  # reader-specific, see docs/tasks.md
@@ -75,8 +77,9 @@ class TaskSpec:
         for name, rule in self.derived_splits.items():
             if set(rule) - {"from", "fraction", "seed"} or "from" not in rule or "fraction" not in rule:
                 raise ValueError(f"derived_splits.{name} needs 'from' and 'fraction' (and optional 'seed')")
-            if not 0 < float(rule["fraction"]) < 1:
-                raise ValueError(f"derived_splits.{name}.fraction must be in (0, 1)")
+            # the same checks as a config field's: finite, in range, seeds whole numbers
+            cast_value(rule["fraction"], float, f"derived_splits.{name}.fraction", Range(gt=0, lt=1))
+            cast_value(rule.get("seed", 0), int, f"derived_splits.{name}.seed", Range(ge=0, le=SEED_MAX))
 
     @property
     def split_names(self) -> tuple[str, ...]:
@@ -117,7 +120,7 @@ class Suite:
     """
 
     name: str
-    version: int
+    version: int = bounded(ge=1)
     id_tasks: tuple[str, ...]
     ood_tasks: tuple[str, ...] = ()
     description: str = ""

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nmlbench.config import bounded
 from nmlbench.tuning.base import TUNERS, Fitted, ImageData, Tuner, count_params, top1
 from nmlbench.tuning.images import (
     EvalImages,
@@ -23,26 +24,27 @@ from nmlbench.tuning.images import (
     lora_targets,
     merged_lora,
 )
-from nmlbench.tuning.loop import Schedule, check_selection, param_groups, run_training
+from nmlbench.tuning.loop import Schedule, SelectionName, check_selection, param_groups, run_training
 
 
 @dataclass(frozen=True)
 class LEVIConfig:
     """Defaults are ours (METHODS.md §3); none comes from released code."""
 
-    tap_fractions: tuple[float, ...] = (0.5, 0.75, 1.0)  # depths tapped, as fractions of the model's depth
-    small_widths: tuple[int, ...] = (32, 64, 128, 256)  # small CNN stages, stride 2 each
-    small_dim: int = 256
-    adapter_hidden: int = 512
-    adapter_dropout: float = 0.1
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 64
-    epochs: int = 30
-    selection: str = "best_val"
+    # depths tapped, as fractions of the model's depth
+    tap_fractions: tuple[float, ...] = bounded((0.5, 0.75, 1.0), gt=0, le=1)
+    small_widths: tuple[int, ...] = bounded((32, 64, 128, 256), ge=1)  # small CNN stages, stride 2 each
+    small_dim: int = bounded(256, ge=1)
+    adapter_hidden: int = bounded(512, ge=1)
+    adapter_dropout: float = bounded(0.1, ge=0, lt=1)
+    lr: float = bounded(1e-3, gt=0)
+    weight_decay: float = bounded(1e-4, ge=0)
+    batch_size: int = bounded(64, ge=2)
+    epochs: int = bounded(30, ge=1)
+    selection: SelectionName = "best_val"
     lora: bool = False  # levi-lora: also LoRA-tune the pre-trained model
-    rank: int = 8
-    alpha: float = 8.0
+    rank: int = bounded(8, ge=1)
+    alpha: float = bounded(8.0, gt=0)
     lora_targets: str = "auto"
 
     def __post_init__(self) -> None:

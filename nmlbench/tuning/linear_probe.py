@@ -6,11 +6,13 @@ AdamW [ref], or full-batch L-BFGS logistic regression with a weight-decay sweep 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nmlbench.config import bounded
 from nmlbench.tuning.base import (
     TUNERS,
     FeatureData,
@@ -21,22 +23,32 @@ from nmlbench.tuning.base import (
     linear_head,
     top1,
 )
-from nmlbench.tuning.loop import Schedule, Selection, check_selection, param_groups, run_training
+from nmlbench.tuning.loop import (
+    Schedule,
+    Selection,
+    SelectionName,
+    check_selection,
+    param_groups,
+    run_training,
+)
 
 
 @dataclass(frozen=True)
 class LPConfig:
     """Defaults are the reference's linear probe; `solver: lbfgs` is the CLIP-paper protocol [ours]."""
 
-    solver: str = "adamw"  # "adamw" [ref] | "lbfgs" (full batch, weight decay swept on val) [ours]
-    lr: float = 1e-2
-    weight_decay: float = 1e-4
-    batch_size: int = 64
-    epochs: int = 30
-    selection: str = "best_val"  # "last" [ref]: the reference reports its final epoch (adamw only)
+    # "adamw" [ref] | "lbfgs" (full batch, weight decay swept on val) [ours]
+    solver: Literal["adamw", "lbfgs"] = "adamw"
+    lr: float = bounded(1e-2, gt=0)
+    weight_decay: float = bounded(1e-4, ge=0)
+    batch_size: int = bounded(64, ge=2)
+    epochs: int = bounded(30, ge=1)
+    # "last" [ref]: the reference reports its final epoch (adamw only)
+    selection: SelectionName = "best_val"
     init: str = "kaiming_uniform"  # head init: Kaiming-uniform weight, zero bias [ref]; "torch": nn.Linear's
-    lbfgs_weight_decays: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)  # L2 on W, per sample
-    lbfgs_max_iter: int = 100
+    # L2 on W, per sample
+    lbfgs_weight_decays: tuple[float, ...] = bounded((1e-6, 1e-5, 1e-4, 1e-3, 1e-2), ge=0)
+    lbfgs_max_iter: int = bounded(100, ge=1)
 
     def __post_init__(self) -> None:
         if self.solver not in ("adamw", "lbfgs"):

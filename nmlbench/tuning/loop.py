@@ -10,7 +10,7 @@ import copy
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from peft.tuners.tuners_utils import BaseTunerLayer
@@ -33,6 +33,8 @@ class Schedule:
 
 
 SELECTIONS = ("best_val", "last")
+# The type of the tuners' `selection` field: the config loader refuses other names in one line.
+SelectionName = Literal["best_val", "last"]
 
 
 def check_selection(selection: str) -> None:

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nmlbench.config import bounded
 from nmlbench.tuning.base import (
     TUNERS,
     Fitted,
@@ -23,7 +24,7 @@ from nmlbench.tuning.base import (
     top1,
 )
 from nmlbench.tuning.images import EvalImages, ImageBatches, add_lora, merged_lora
-from nmlbench.tuning.loop import Schedule, check_selection, param_groups, run_training
+from nmlbench.tuning.loop import Schedule, SelectionName, check_selection, param_groups, run_training
 from nmlbench.tuning.nmtune import cov_term, svd_term
 
 
@@ -31,19 +32,20 @@ from nmlbench.tuning.nmtune import cov_term, svd_term
 class LoRAConfig:
     """LoRA baseline [ours]: the nmtune-lora set-up with plain cross-entropy."""
 
-    rank: int = 8
-    alpha: float = 8.0  # peft's default lora_alpha [ours]
-    dropout: float = 0.0  # on the adapters' input while training (peft lora_dropout); peft's default
+    rank: int = bounded(8, ge=1)
+    alpha: float = bounded(8.0, gt=0)  # peft's default lora_alpha [ours]
+    # on the adapters' input while training (peft lora_dropout); peft's default
+    dropout: float = bounded(0.0, ge=0, lt=1)
     lora_targets: str = "auto"  # "auto" = METHODS.md targets, else a regex over module names
-    lr: float = 1e-3  # adapters and head [ours]
-    weight_decay: float = 1e-4
-    batch_size: int = 64
-    epochs: int = 30
-    selection: str = "best_val"
+    lr: float = bounded(1e-3, gt=0)  # adapters and head [ours]
+    weight_decay: float = bounded(1e-4, ge=0)
+    batch_size: int = bounded(64, ge=2)
+    epochs: int = bounded(30, ge=1)
+    selection: SelectionName = "best_val"
     init: str = "kaiming_uniform"  # head: Kaiming-uniform weight, zero bias [ref]; "torch": nn.Linear's
-    lambda_cov: float = 0.0
-    lambda_svd: float = 0.0
-    svd_topk: int = 5
+    lambda_cov: float = bounded(0.0, ge=0)
+    lambda_svd: float = bounded(0.0, ge=0)
+    svd_topk: int = bounded(5, ge=1)
 
     def __post_init__(self) -> None:
         if self.rank < 1 or self.epochs < 1 or self.batch_size < 2:
@@ -56,20 +58,20 @@ class LoRAConfig:
 class NMTuneLoRAConfig(LoRAConfig):
     """Parameter-efficient NMTune [ref]: LoRA + CE + 0.04·cov − 0.001·svd on encoder features."""
 
-    lambda_cov: float = 0.04
-    lambda_svd: float = 0.001
+    lambda_cov: float = bounded(0.04, ge=0)
+    lambda_svd: float = bounded(0.001, ge=0)
 
 
 @dataclass(frozen=True)
 class FTConfig:
     """Full fine-tuning [ours]: AdamW, a 10x smaller learning rate for the backbone than the head."""
 
-    lr: float = 1e-4  # backbone
-    lr_head: float = 1e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 64
-    epochs: int = 30
-    selection: str = "best_val"
+    lr: float = bounded(1e-4, gt=0)  # backbone
+    lr_head: float = bounded(1e-3, gt=0)
+    weight_decay: float = bounded(1e-4, ge=0)
+    batch_size: int = bounded(64, ge=2)
+    epochs: int = bounded(30, ge=1)
+    selection: SelectionName = "best_val"
     init: str = "kaiming_uniform"  # head, as the reference's fine-tuning heads
 
     def __post_init__(self) -> None:

@@ -9,38 +9,40 @@ learnable per-dimension scale s (init 1.0), then a linear head. Loss on Z = [z_a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nmlbench.config import bounded
 from nmlbench.tuning.base import TUNERS, FeatureData, Fitted, Tuner, count_params, top1
-from nmlbench.tuning.loop import Schedule, check_selection, param_groups, run_training
+from nmlbench.tuning.loop import Schedule, SelectionName, check_selection, param_groups, run_training
 
 
 @dataclass(frozen=True)
 class NMTuneConfig:
     """Reference defaults (the README's published values, not its argparse defaults)."""
 
-    lambda_mse: float = 1.0
-    lambda_cov: float = 0.04
-    lambda_svd: float = 0.001
-    svd_topk: int = 5
+    lambda_mse: float = bounded(1.0, ge=0)
+    lambda_cov: float = bounded(0.04, ge=0)
+    lambda_svd: float = bounded(0.001, ge=0)
+    svd_topk: int = bounded(5, ge=1)
     residual: bool = True  # reference argparse default is False; README (published) uses True
-    scale_init: float = 1.0  # reference argparse default is 0.5; README uses 1.0
-    hidden_mult: int = 4
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 64  # images per step; each contributes two views
-    epochs: int = 30
-    selection: str = "best_val"  # "last" [ref]: the reference reports its final epoch
+    scale_init: float = bounded(1.0)  # reference argparse default is 0.5; README uses 1.0
+    hidden_mult: int = bounded(4, ge=1)
+    lr: float = bounded(1e-3, gt=0)
+    weight_decay: float = bounded(1e-4, ge=0)
+    batch_size: int = bounded(64, ge=2)  # images per step; each contributes two views
+    epochs: int = bounded(30, ge=1)
+    selection: SelectionName = "best_val"  # "last" [ref]: the reference reports its final epoch
     # "joint" [ref]: both views go through the MLP as one 2B batch (one BatchNorm over both);
     # "separate": each view is its own BatchNorm batch (B rows)
-    bn_views: str = "joint"
+    bn_views: Literal["joint", "separate"] = "joint"
     # K cached augmented views per training image [ours]; 0 = fresh views each step [ref]. K=2 is the
     # smallest K that keeps two distinct views per step (K=1 cost NMTune ~1.5 points) while the
     # backbone work stays 2 passes vs the reference's 2*epochs (docs/methods/nmtune.md, measured)
-    views: int = 2
+    views: int = bounded(2, ge=0)
 
     def __post_init__(self) -> None:
         if self.views < 0 or self.epochs < 1 or self.batch_size < 2 or self.svd_topk < 1:
@@ -54,9 +56,9 @@ class NMTuneConfig:
 class MLPConfig(NMTuneConfig):
     """MLP baseline [ours, as the reference trains it]: the NMTune network with every λ = 0."""
 
-    lambda_mse: float = 0.0
-    lambda_cov: float = 0.0
-    lambda_svd: float = 0.0
+    lambda_mse: float = bounded(0.0, ge=0)
+    lambda_cov: float = bounded(0.0, ge=0)
+    lambda_svd: float = bounded(0.0, ge=0)
 
 
 class NMTuneNet(nn.Module):

@@ -86,4 +86,4 @@ def test_clip_image_size(tiny_mini, tmp_path: Path, batch_sizes) -> None:
 def test_bad_image_size_one_line(tiny_mini, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["pretrain", "--out", str(tmp_path), *TINY, "--set", "image_size=0"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "image_size must be a positive number of pixels" in err
+    assert len(err.splitlines()) == 1 and "image_size: 0 is out of range; give a value >= 1" in err
