@@ -83,6 +83,17 @@ def bounded(
     return dataclasses.field(default=default, metadata={RANGE: Range(ge=ge, gt=gt, le=le, lt=lt)})
 
 
+PARSE = "nmlbench.parse"  # dataclass field metadata key: a parser applied to YAML/--set values first
+
+
+def rate_field(default: Any = dataclasses.MISSING) -> Any:
+    """A noise rate: read by `nmlbench.rates.parse_rate` ('10%', '10' and '0.1' are ten percent; a
+    bare 1 is refused as ambiguous), so a YAML file, `--set` and `--rate` read a rate alike."""
+    from nmlbench.rates import parse_rate
+
+    return dataclasses.field(default=default, metadata={RANGE: Range(ge=0, lt=1), PARSE: parse_rate})
+
+
 def seed_field(default: Any = 0) -> Any:
     """A seed: an integer in [0, 2**32 - 1] (numpy's generators and the result schema refuse others)."""
     return bounded(default, ge=0, le=SEED_MAX)
@@ -215,6 +226,16 @@ def _in_range(x: float, where: str, rng: Range | None) -> Any:
     return x
 
 
+def _parsed(f: dataclasses.Field, value: Any, where: str) -> Any:
+    parse = f.metadata.get(PARSE)
+    if parse is None or isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return value  # no parser, or a value the cast refuses with its own message
+    try:
+        return parse(value)
+    except UserError as e:
+        raise UserError(f"{where}: {e}") from None
+
+
 def from_mapping(cls: type[C], raw: Mapping[str, Any], where: str) -> C:
     """Build dataclass `cls` from a mapping; unknown keys and bad types raise UserError."""
     if not isinstance(raw, Mapping):
@@ -224,7 +245,8 @@ def from_mapping(cls: type[C], raw: Mapping[str, Any], where: str) -> C:
     if extra:
         raise UserError(_unknown_keys_message(cls, extra, sorted(fields), where))
     hints = _hints(cls)
-    kwargs = {k: _cast(v, hints[k], f"{where}: {k}", field_range(fields[k])) for k, v in raw.items()}
+    kwargs = {k: _cast(_parsed(fields[k], v, f"{where}: {k}"), hints[k], f"{where}: {k}",
+                       field_range(fields[k])) for k, v in raw.items()}
     try:
         return cls(**kwargs)
     except (ValueError, TypeError, UserError) as e:  # __post_init__ checks across fields

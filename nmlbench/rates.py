@@ -1,8 +1,6 @@
 """One parser for noise rates everywhere: '10%', '10' and '0.1' all mean ten percent."""
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from nmlbench.errors import UserError
 
 
@@ -50,18 +48,3 @@ def rate_tag(rate: float) -> str:
     """10 % -> '10', 2.5 % -> '2.5': used in directory and checkpoint names."""
     pct = round(rate * 100, 6)
     return f"{pct:g}"
-
-
-def rate_overrides(overrides: Sequence[str], key: str) -> list[str]:
-    """`--set` items with the value of `key` (e.g. 'noise.rate') read by `parse_rate`.
-
-    Config fields hold fractions; without this, `--set noise.rate=2` would be the number 2 to the
-    config but 2 % to the manifest writer. With it, `--set` and `--rate` read a rate alike.
-    """
-    out = []
-    for item in overrides:
-        name, sep, value = item.partition("=")
-        if sep and name.strip() == key:
-            item = f"{name}={parse_rate(value)!r}"
-        out.append(item)
-    return out

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nmlbench.config import bounded, from_mapping, seed_field
+from nmlbench.config import bounded, from_mapping, rate_field, seed_field
 from nmlbench.errors import UserError
 from nmlbench.registry import Registry
 
@@ -48,7 +48,7 @@ class NoiseConfig:
     """One noise run: a kind, its parameters, the rate and the seed (a recipe file holds the same)."""
 
     kind: str  # a key of NOISE, e.g. "symmetric_label"
-    rate: float = bounded(ge=0, lt=1)  # fraction of eligible samples corrupted, in [0, 1)
+    rate: float = rate_field()  # fraction of eligible samples corrupted, in [0, 1)
     seed: int = seed_field(0)  # the manifest is a pure function of (source, kind, params, rate, seed)
     params: dict[str, Any] = field(default_factory=dict)  # the kind's own options (see its Params)
     name: str | None = None  # recipe name used in the output directory; derived from kind+rate if None

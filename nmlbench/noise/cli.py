@@ -17,7 +17,7 @@ from nmlbench import cliargs
 from nmlbench.config import load_config, replace
 from nmlbench.errors import UserError
 from nmlbench.io import check_output
-from nmlbench.rates import parse_rate, rate_overrides
+from nmlbench.rates import parse_rate
 
 EPILOG = """examples:
   nmlbench noise --dataset mini --type sym --rate 10%
@@ -204,7 +204,7 @@ def config_from_args(args: argparse.Namespace):
         clash = [f for f in ("type", "rate", "asym", "caption_mode") if getattr(args, f)]
         if clash:
             raise UserError(f"--recipe sets the kind and rate; drop --{clash[0].replace('_', '-')}")
-        cfg = load_recipe(args.recipe, tuple(rate_overrides(args.set, "rate")))
+        cfg = load_recipe(args.recipe, tuple(args.set))
         return cfg if args.seed is None else replace(cfg, seed=args.seed)
     if not args.type or args.rate is None:
         raise UserError("say which noise: --type sym|asym|caption and --rate (e.g. 10%), or --recipe NAME")
@@ -217,7 +217,7 @@ def config_from_args(args: argparse.Namespace):
         "seed": args.seed or 0,
         "params": _kind_params(args, kind),
     }
-    return load_config(NoiseConfig, base=base, overrides=rate_overrides(args.set, "rate"))
+    return load_config(NoiseConfig, base=base, overrides=args.set)
 
 
 def check_outputs(args: argparse.Namespace, spec: Any, cfg: Any) -> None:

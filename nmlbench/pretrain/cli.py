@@ -16,7 +16,7 @@ from nmlbench.launch import LAUNCHERS, run_jobs
 from nmlbench.models.zoo import resolve_model
 from nmlbench.paths import output_root
 from nmlbench.pretrain.config import PRESETS, PretrainConfig, load_pretrain_config
-from nmlbench.rates import parse_rate, parse_rates, rate_overrides
+from nmlbench.rates import parse_rates
 
 EPILOG = """examples:
   nmlbench pretrain --noise 10%                          # mini benchmark, tiny ResNet, 10 % label noise
@@ -82,7 +82,7 @@ def add_parser(subparsers: Any) -> None:
 
 def build_configs(args: argparse.Namespace) -> list[PretrainConfig]:
     """The resolved config of every run the command asks for (one per noise rate)."""
-    overrides = rate_overrides(args.set, "noise.rate")  # one rate parser for --noise and --set
+    overrides = list(args.set)  # noise.rate is read by the rate parser (config.rate_field), like --noise
     if args.model:
         overrides.append(f"model={args.model}")
         if not args.objective:
@@ -96,7 +96,7 @@ def build_configs(args: argparse.Namespace) -> list[PretrainConfig]:
     from nmlbench.pretrain.train import model_spec
 
     model_spec(cfg)  # unknown model -> one line with did-you-mean, before anything runs
-    rates = parse_rates(args.noise) if args.noise else [parse_rate(cfg.noise.rate)]  # a config file's too
+    rates = parse_rates(args.noise) if args.noise else [cfg.noise.rate]
     return [dataclasses.replace(cfg, noise=dataclasses.replace(cfg.noise, rate=r)) for r in rates]
 
 

@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from nmlbench.config import bounded, load_config, seed_field
+from nmlbench.config import bounded, load_config, rate_field, seed_field
 from nmlbench.errors import UserError
 from nmlbench.launch.slurm import SlurmConfig
 from nmlbench.registry import Registry
@@ -56,7 +56,7 @@ class NoiseSpec:
     """Which noise manifest to train on: kind "sym" (labels) or "caption" (image-text pairs)."""
 
     kind: Literal["auto", "sym", "caption"] = "auto"  # auto: sym for supervised, caption for clip
-    rate: float = bounded(0.0, ge=0, lt=1)
+    rate: float = rate_field(0.0)
     seed: int | None = seed_field(None)  # None: the pretraining seed
 
 

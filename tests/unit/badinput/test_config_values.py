@@ -32,7 +32,7 @@ CASES = {
     "pretrain-threads-negative": (["pretrain", "--set", "threads=-1"], ["threads", ">= 1"]),
     "pretrain-workers-negative": (["pretrain", "--set", "data.num_workers=-2"], ["num_workers", ">= 0"]),
     "pretrain-momentum-range": (["pretrain", "--set", "optim.momentum=1.5"], ["momentum", "[0, 1)"]),
-    "pretrain-noise-rate-2": (["pretrain", "--set", "noise.rate=2"], ["noise: rate", "[0, 1)"]),
+    "pretrain-noise-rate-250%": (["pretrain", "--set", "noise.rate=250%"], ["noise: rate", "[0, 1)"]),
     "pretrain-seed-too-big": (["pretrain", "--set", "seed=4294967296"], ["seed", "4294967295"]),
     "pretrain-unknown-optimizer": (["pretrain", "--set", "optim.opt=adamww"],
                                    ["not a timm optimizer", "did you mean 'adamw'", "known:"]),

@@ -124,8 +124,10 @@ def test_integral_values_accepted():
 
 
 def test_range_messages_name_the_field_and_the_fix():
-    with pytest.raises(UserError, match=r"noise: rate: 2\.0 is out of range; give a value in \[0, 1\)"):
-        load_config(PretrainConfig, None, ["noise.rate=2"])
+    with pytest.raises(UserError, match=r"noise: rate: noise rate '250%' is outside \[0, 1\)"):
+        load_config(PretrainConfig, None, ["noise.rate=250%"])
+    with pytest.raises(UserError, match=r"noise: rate: expected a number, got \[1, 2\]|noise: rate: .*\[1, 2\]"):
+        load_config(PretrainConfig, None, ["noise.rate=[1, 2]"])
     with pytest.raises(UserError, match=r"levi: tap_fractions\[1\]: expected a number in \(0, 1\]"):
         load_config(EvalConfig, None, ["levi.tap_fractions=0.5,x"])
 

@@ -9,7 +9,7 @@ import pytest
 
 from nmlbench.errors import UserError, os_error_line
 from nmlbench.io import atomic_dir, atomic_path, check_output
-from nmlbench.rates import parse_rate, parse_rates, rate_overrides
+from nmlbench.rates import parse_rate, parse_rates
 
 
 @pytest.mark.parametrize("exc,words", [
@@ -104,10 +104,29 @@ def test_sweeps_and_overrides_use_the_same_parser() -> None:
     with pytest.raises(UserError, match="ambiguous"):
         parse_rates("0,1,10")
     assert parse_rates("0,1,10%") == [0.0, 0.01, 0.1]
-    assert rate_overrides(["noise.rate=2", "seed=1", "noise.rate=0.1"], "noise.rate") == [
-        "noise.rate=0.02", "seed=1", "noise.rate=0.1"]
-    with pytest.raises(UserError, match="outside"):
-        rate_overrides(["rate=250%"], "rate")
+
+
+
+@pytest.mark.parametrize("value, rate", [("2", 0.02), ("10%", 0.1), ("0.1", 0.1), (10, 0.1), (0.3, 0.3)])
+def test_config_files_and_set_read_a_rate_like_the_flags(tmp_path, value, rate) -> None:
+    from nmlbench.config import load_config
+    from nmlbench.noise.base import NoiseConfig
+    from nmlbench.pretrain.config import load_pretrain_config
+
+    assert load_pretrain_config("mini-resnet", None, [f"noise.rate={value}"]).noise.rate == rate
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(f"model: tinyresnet\nnoise:\n  rate: {value!r}\n" if isinstance(value, str)
+                   else f"model: tinyresnet\nnoise:\n  rate: {value}\n")
+    assert load_pretrain_config(None, cfg, []).noise.rate == rate
+    assert load_config(NoiseConfig, overrides=["kind=sym", f"rate={value}"]).rate == rate
+
+
+@pytest.mark.parametrize("value, words", [("1", "ambiguous"), ("250%", "outside"), ("nan", "outside")])
+def test_config_rates_refuse_what_the_flags_refuse(value, words) -> None:
+    from nmlbench.pretrain.config import load_pretrain_config
+
+    with pytest.raises(UserError, match=words):
+        load_pretrain_config("mini-resnet", None, [f"noise.rate={value}"])
 
 
 def test_a_reader_that_left_the_pipe_is_not_an_error(monkeypatch, capsys) -> None:
