@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from nmlbench import __version__
 from nmlbench.errors import UserError, os_error_line
@@ -52,6 +53,11 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
+    def error(self, message: str) -> NoReturn:
+        """argparse's own complaints (unknown flag, invalid choice, missing value) follow the bad-input
+        contract too: one line naming the problem and where the fix is, not a usage block."""
+        raise UserError(f"{self.prog}: {message}; see `{self.prog} --help`")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
@@ -71,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except UserError as e:  # a number refused by a `type=` check (nmlbench.cliargs)
+    except UserError as e:  # argparse's complaints and numbers refused by `type=` checks (cliargs)
         print(f"nmlbench: error: {e}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
