@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from nmlbench.io import is_temporary
 from nmlbench.leaderboard.text import visible
+from nmlbench.leftovers import is_temporary
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 

@@ -75,7 +75,7 @@ def all_intervals(work: Path) -> list[Path]:
 
 
 def prune(work: Path, keep: int) -> None:
-    """Keep the newest `keep` interval checkpoints (leftovers of killed writes: `nmlbench.io.sweep_stale`)."""
+    """Keep the newest `keep` interval checkpoints (killed writes' leftovers: `nmlbench.leftovers`)."""
     for old in list_intervals(work)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
 

@@ -24,8 +24,9 @@ from tqdm import tqdm
 
 from nmlbench.config import dump_config
 from nmlbench.errors import UserError
-from nmlbench.io import atomic_path, sweep_stale
+from nmlbench.io import atomic_path
 from nmlbench.launch import dist
+from nmlbench.leftovers import sweep_stale
 from nmlbench.models.info import CorruptCheckpoint
 from nmlbench.models.zoo import ModelSpec, resolve_model
 from nmlbench.paths import output_root

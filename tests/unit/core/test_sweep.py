@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from nmlbench import io
-from nmlbench.io import atomic_dir, atomic_path, is_temporary, sweep_stale, write_text
+from nmlbench import leftovers
+from nmlbench.io import atomic_dir, atomic_path, write_text
+from nmlbench.leftovers import is_temporary, sweep_stale
 
 DAY = 24 * 3600
 
@@ -23,7 +24,7 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def _temp(folder: Path, name: str, pid: int, host: str = io._HOST, age: float = 0.0) -> Path:
+def _temp(folder: Path, name: str, pid: int, host: str = leftovers._HOST, age: float = 0.0) -> Path:
     p = folder / f".{name}.{pid}@{host}.ab12cd_z.tmp.json"
     p.write_text("{half")
     if age:
@@ -41,7 +42,8 @@ def sleeper():
 
 def test_temporaries_name_their_writer_and_are_recognised(tmp_path):
     with atomic_path(tmp_path / "rec.json") as tmp:
-        assert tmp.name.startswith(f".rec.{os.getpid()}@{io._HOST}.") and tmp.name.endswith(".tmp.json")
+        assert tmp.name.startswith(f".rec.{os.getpid()}@{leftovers._HOST}.")
+        assert tmp.name.endswith(".tmp.json")
         assert is_temporary(tmp.name)
     with atomic_dir(tmp_path / "step-00000004") as tmp:
         assert is_temporary(tmp.name) and f".{os.getpid()}@" in tmp.name

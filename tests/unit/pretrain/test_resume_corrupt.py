@@ -14,7 +14,8 @@ import pytest
 from fakes import TINY
 
 from nmlbench.cli import main
-from nmlbench.io import is_temporary, sha256_file
+from nmlbench.io import sha256_file
+from nmlbench.leftovers import is_temporary
 
 HERE = Path(__file__).parent
 NAME = "tinyresnet.mini_sym10_s0"
