@@ -8,6 +8,7 @@ i.e. the dataclass defaults) and `mini` (short schedules for the built-in mini b
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ class EvalConfig:
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda" or "cuda:N"
 
     def __post_init__(self) -> None:
-        if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.image_size is not None and self.image_size < 1:
             raise ValueError(f"image_size must be a positive number of pixels or null, got {self.image_size}")

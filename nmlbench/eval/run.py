@@ -251,6 +251,7 @@ def evaluate(
     preflight(jobs)  # every task's data read and checked: bad input writes nothing
     check_methods(jobs, cfg)
     if options.launcher == "none":
+        resolve_device(cfg.device)  # an absent GPU is refused here, not inside the first job
         results = [run_job(j) for j in tqdm(jobs, desc="evaluate", unit="job")]
     else:
         from nmlbench.launch import run_jobs
