@@ -116,11 +116,9 @@ def decoding(where: str, fix: str = "re-create it or point at another copy") -> 
         yield
     except UserError:
         raise
-    except OSError as e:
-        if isinstance(e.errno, int):  # the file system's answer (no such file, permission, name too
-            raise  # long): the CLI's OS-error line names the path and its own fix
-        raise UserError(f"cannot read {where}: {describe(e)}; {fix}") from None
     except DECODE_ERRORS as e:
+        if isinstance(e, OSError) and isinstance(e.errno, int):  # the file system's answer (no such
+            raise  # file, permission, name too long): the CLI's OS-error line names the path and fix
         raise UserError(f"cannot read {where}: {describe(e)}; {fix}") from None
 
 
