@@ -51,8 +51,11 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--noise", help="noise rate(s): '10%%', '0.1' or a sweep '0,10,30%%' (default: the config's)"
     )
-    p.add_argument("--seed", type=cliargs.seed("--seed"),
-                   help="pretraining seed (also the noise seed unless noise.seed is set)")
+    p.add_argument(
+        "--seed",
+        type=cliargs.seed("--seed"),
+        help="pretraining seed (also the noise seed unless noise.seed is set)",
+    )
     p.add_argument(
         "--set",
         action="append",

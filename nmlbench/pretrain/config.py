@@ -45,10 +45,23 @@ class DataConfig:
     num_classes: int | None = bounded(None, ge=2)
     max_corrupt_share: float = bounded(0.001, ge=0, le=1)
     num_workers: int = bounded(0, ge=0)
+    # webdataset shards only (see docs/cluster.md, "Streaming shards"): how an epoch is read
+    shard_sampling: Literal["partition", "resampled"] = "partition"
+    samples_per_epoch: int = bounded(0, ge=0)  # 0: the shards' sample count
+    shuffle_buffer: int = bounded(1000, ge=1)  # samples per reader
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_corrupt_share <= 1.0:
             raise ValueError("max_corrupt_share must be in [0, 1]")
+        if self.source != "webdataset":  # indexed sources read every sample once by construction
+            for key, default in _STREAM_DEFAULTS.items():
+                if getattr(self, key) != default:
+                    raise ValueError(
+                        f"{key} applies to webdataset shards only (source is {self.source!r}); remove it"
+                    )
+
+
+_STREAM_DEFAULTS = {"shard_sampling": "partition", "samples_per_epoch": 0, "shuffle_buffer": 1000}
 
 
 @dataclass(frozen=True)

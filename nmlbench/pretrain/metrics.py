@@ -27,8 +27,9 @@ class Metrics:
             _truncate_jsonl(self.path, pos["step"])
         # curves' global step = training step, so a resumed run continues its curve
         main = run.info.is_main
-        self.curves = tracking.open_curves("pretrain", name if main else None, pos["step"], run.work,
-                                           to_dict(run.cfg) if main else None)
+        self.curves = tracking.open_curves(
+            "pretrain", name if main else None, pos["step"], run.work, to_dict(run.cfg) if main else None
+        )
         self.advance = tracking.StepReporter(name if main else "", pos["step"], total)
         self.lines: list[str] = []
 

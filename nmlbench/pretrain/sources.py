@@ -24,6 +24,7 @@ from nmlbench.paths import data_root
 from nmlbench.pretrain.config import DataConfig
 from nmlbench.readers import HUB_PREFIX, IMAGE_EXTS, ReadSpec, read_records
 from nmlbench.readers import decode_image as decode_image
+from nmlbench.readers.base import ShardIndex
 from nmlbench.registry import Registry
 
 
@@ -40,6 +41,7 @@ class Source:
         load: i -> PIL image / uint8 CHW tensor, None when sample i cannot be decoded.
         shards: webdataset shard paths (streamed; `load` unused), else empty.
         classes: class names (label i is classes[i]), recorded in checkpoint.json; None without labels.
+        shard_index: where each sample sits in `shards` (see `nmlbench.readers.base.ShardIndex`).
     """
 
     ids: np.ndarray
@@ -51,6 +53,7 @@ class Source:
     shards: list[str] = field(default_factory=list)
     image_exts: tuple[str, ...] = IMAGE_EXTS
     classes: list[str] | None = None
+    shard_index: ShardIndex | None = None
 
 
 READERS: Registry[Callable[[DataConfig, Path | None], Source]] = Registry("data source")
@@ -183,4 +186,5 @@ def read_shared(cfg: DataConfig, root: Path | None) -> Source:
         shards=rec.shards,
         image_exts=rec.image_exts,
         classes=rec.classes,
+        shard_index=rec.shard_index,
     )

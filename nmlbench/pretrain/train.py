@@ -37,6 +37,8 @@ from nmlbench.pretrain.metrics import Metrics
 from nmlbench.pretrain.noisy import NoisyTargets, apply_manifest, locate_manifest, manifest_meta, name_part
 from nmlbench.pretrain.objectives import Objective
 from nmlbench.pretrain.sources import Source, open_source
+from nmlbench.pretrain.stream import Streamed, epoch_samples, table_folder
+from nmlbench.pretrain.targets import TargetTable, write_table
 from nmlbench.provenance import git_sha, versions
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,7 @@ _NOT_RECIPE = (
     "seed",
 )
 _NOT_RECIPE_DATA = ("num_workers", "manifest", "name")
+_STREAM_ONLY = ("shard_sampling", "samples_per_epoch", "shuffle_buffer")
 
 
 def pretrain_key(cfg: PretrainConfig, data_fingerprint: str, recipe: dict[str, Any]) -> str:
@@ -110,6 +113,11 @@ def pretrain_key(cfg: PretrainConfig, data_fingerprint: str, recipe: dict[str, A
         d.pop(key, None)
     for key in _NOT_RECIPE_DATA:
         d["data"].pop(key, None)
+    if cfg.data.source == "webdataset":  # a streamed epoch's batches depend on the readers per process
+        d["data"]["readers"] = max(1, cfg.data.num_workers)
+    else:  # settings of streamed sources only (refused elsewhere): keys of other runs stay as they were
+        for key in _STREAM_ONLY:
+            d["data"].pop(key, None)
     if d["noise"].get("seed") == cfg.seed:  # seed=None means "the pretraining seed": the same run
         d["noise"]["seed"] = None
     return stable_key({"config": d, "data": data_fingerprint, "noise": recipe}, 16)
@@ -157,6 +165,13 @@ class Run:
     steps_per_epoch: int
     work: Path
     meta: dict[str, Any]
+    streamed: Streamed | None  # webdataset sources: the target table and epoch length
+
+    @property
+    def layout(self) -> dict[str, int]:
+        """What an interval checkpoint's position means: resuming needs the same world and readers."""
+        readers = max(1, self.cfg.data.num_workers) if self.streamed else 0
+        return {"world_size": self.info.world_size, "readers": readers}
 
 
 def pretrain(
@@ -187,6 +202,11 @@ def pretrain(
     try:
         run = _setup(cfg, root, data_root, device, info)
         start = _restore(run, resume)
+        if run.streamed is not None:  # after _restore: `--resume never` empties the work folder
+            if info.is_main:
+                per_sample = run.targets.captions if run.targets.captions is not None else run.targets.labels
+                write_table(run.streamed.table.folder, run.source.ids, per_sample, run.source.shard_index)
+            dist.barrier()  # rank 0 wrote the table; the others map it
         if info.is_main:  # leftovers of writes a kill interrupted, once the run is known to go ahead
             for folder in (final.parent, run.work.parent, run.work):
                 sweep_stale(folder)
@@ -221,7 +241,16 @@ def _setup(cfg: PretrainConfig, root: Any, data_root: Any, device: torch.device,
     optimizer = timm.optim.create_optimizer_v2(
         model, opt=o.opt, lr=o.lr, weight_decay=o.weight_decay, momentum=o.momentum
     )
-    spe = steps_per_epoch(len(source.ids), o.batch_size, info.world_size)
+    streamed, work = None, work_dir(cfg, root)
+    samples = len(source.ids)
+    if source.shards:
+        d = cfg.data
+        samples = epoch_samples(samples, d.samples_per_epoch, d.shard_sampling)
+    spe = steps_per_epoch(samples, o.batch_size, info.world_size)
+    if source.shards:
+        clip = targets.captions is not None
+        folder = table_folder(work, source, targets.manifest_sha256, clip)
+        streamed = Streamed(TargetTable(folder), spe, o.batch_size, d.shard_sampling, d.shuffle_buffer)
     scheduler = CosineLRScheduler(
         optimizer,
         t_initial=spe * o.epochs,
@@ -254,9 +283,9 @@ def _setup(cfg: PretrainConfig, root: Any, data_root: Any, device: torch.device,
         git_sha=git_sha(),
         resumed_from=[],
     )
-    return Run(
-        cfg, obj, model, optimizer, scheduler, source, targets, device, info, spe, work_dir(cfg, root), meta
-    )
+    parts = (optimizer, scheduler, source, targets, device, info)
+    return Run(cfg, obj, model, *parts, spe, work, meta, streamed)
+
 
 
 def _restore(run: Run, resume: str) -> dict[str, Any]:
@@ -288,6 +317,7 @@ def _restore(run: Run, resume: str) -> dict[str, Any]:
     path, state = found.path, found.state
     if not _same_config(path, run.cfg, found.config):
         raise UserError(f"{path} was written with a different config; use --resume never to start over")
+    _check_layout(path, state.get("layout"), run.layout)
     try:  # the hash matched; a mismatch here means config.yaml was edited to look like this run
         unwrapped(run).load_state_dict(found.weights)
         run.optimizer.load_state_dict(state["optimizer"])
@@ -301,6 +331,22 @@ def _restore(run: Run, resume: str) -> dict[str, Any]:
         _say(f"resuming {run.meta['name']} from step {state['step']} ({path})")
     run.meta["resumed_from"] = [*state.get("resumed_from", []), state["step"]]
     return {k: state[k] for k in fresh}
+
+
+def _check_layout(path: Path, old: dict[str, int] | None, now: dict[str, int]) -> None:
+    """A step number means the same batches only with the same processes (and readers, when streaming)."""
+    if old is None or old == now:
+        return
+    if old.get("world_size") != now["world_size"]:
+        raise UserError(
+            f"{path} was written by {old.get('world_size')} processes, this run has {now['world_size']}; "
+            "resume with the same number of processes, or use --resume never to start over"
+        )
+    raise UserError(
+        f"{path} streamed shards with {old.get('readers')} reader(s) per process, this run with "
+        f"{now['readers']}; resume with --set data.num_workers={old.get('readers')} (a streamed epoch's "
+        "batches depend on it), or use --resume never to start over"
+    )
 
 
 def _say(line: str) -> None:
@@ -335,7 +381,9 @@ def _train(run: Run, pos: dict[str, Any]) -> None:
     while step < total:
         epoch, first = divmod(step, run.steps_per_epoch)
         shard = Sharding(cfg.seed, epoch, run.info.rank, run.info.world_size, first)
-        loader, _ = make_loader(run.source, labels, augment, o.batch_size, shard, cfg.data.num_workers)
+        loader, _ = make_loader(
+            run.source, labels, augment, o.batch_size, shard, cfg.data.num_workers, run.streamed
+        )
         for images, items, skipped in loader:
             metrics.count(len(items), skipped)
             if items:
@@ -384,6 +432,7 @@ def _save_interval(run: Run, step: int, metrics: Metrics) -> None:
             "scheduler": run.scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "python_rng": random.getstate(),
+            "layout": run.layout,
         }
         meta = dict(run.meta, step=step, epoch=step // run.steps_per_epoch, complete=False)
         ck.save_checkpoint(ck.interval_dir(run.work, step), unwrapped(run), meta, dump_config(run.cfg), state)

@@ -48,6 +48,25 @@ class ReadSpec:
     option: str = "--{}-column"  # how the caller's user names a column, for error messages
 
 
+@dataclass(frozen=True)
+class ShardIndex:
+    """Where each sample of a set of shards starts, so a loader can read any run of samples alone.
+
+    Samples are in data order (shard by shard, members in tar order). An offset is the byte where
+    the sample's first tar header starts; -1 for a shard that cannot be seeked (compressed or
+    remote), which a loader must then read from its start.
+
+    Attributes:
+        counts: (S,) samples per shard.
+        offsets: (N,) int64 byte offset of each sample's first member header, or -1.
+        ends: (S,) byte where each shard's last member ends (its end-of-archive block), or -1.
+    """
+
+    counts: np.ndarray
+    offsets: np.ndarray
+    ends: np.ndarray
+
+
 @dataclass
 class Records:
     """One dataset's samples in data order.
@@ -62,6 +81,7 @@ class Records:
         shards: webdataset shard paths (streamed; `load` unused), else empty.
         image_exts: shard members holding the image, in order of preference.
         pixels: an array of every image, where the format holds one in memory (npz), for fingerprints.
+        shard_index: per-sample positions in `shards` (webdataset), else None.
     """
 
     ids: pa.Array
@@ -73,6 +93,7 @@ class Records:
     shards: list[str] = field(default_factory=list)
     image_exts: tuple[str, ...] = IMAGE_EXTS
     pixels: np.ndarray | None = None
+    shard_index: ShardIndex | None = None
 
 
 FORMATS: Registry[Callable[[ReadSpec], Records]] = Registry("data format")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tarfile
@@ -20,6 +21,7 @@ from nmlbench.readers.base import (
     IMAGE_EXTS,
     ReadSpec,
     Records,
+    ShardIndex,
     decode_image,
     decoding,
     describe,
@@ -173,9 +175,16 @@ def read_wds(spec: ReadSpec) -> Records:
     keys: list[str] = []
     labels: list[Any] = []
     captions: list[str | None] = []
+    counts: list[int] = []
+    offsets: list[int] = []
+    ends: list[int] = []
     for url in urls:
-        for key, texts in _scan(url):
+        samples, end = _scan(url)
+        counts.append(len(samples))
+        ends.append(end)
+        for key, texts, offset in samples:
             keys.append(key)
+            offsets.append(offset)
             labels.append(_field(texts, spec, "label", key, url))
             captions.append(_field(texts, spec, "caption", key, url))
     if not keys:
@@ -191,7 +200,10 @@ def read_wds(spec: ReadSpec) -> Records:
         )
     cap = pa.array(captions, pa.string()) if all(c is not None for c in captions) else None
     exts = tuple(spec.image_column.split(";")) if spec.image_column else IMAGE_EXTS
-    return Records(pa.array(keys, pa.string()), lab, classes, cap, where, shards=urls, image_exts=exts)
+    index = ShardIndex(*(np.asarray(x, dtype=np.int64) for x in (counts, offsets, ends)))
+    return Records(
+        pa.array(keys, pa.string()), lab, classes, cap, where, shards=urls, image_exts=exts, shard_index=index
+    )
 
 
 def _field(texts: dict[str, str], spec: ReadSpec, role: str, key: str, url: str) -> Any:
@@ -223,19 +235,21 @@ def _field(texts: dict[str, str], spec: ReadSpec, role: str, key: str, url: str)
         raise UserError(f"shard sample {key!r} in {url}: .cls is {texts[ext]!r}, not an integer") from None
 
 
-def _scan(url: str) -> list[tuple[str, dict[str, str]]]:
-    """(key, {ext: text}) per sample in shard order, reading only the small text members.
+def _scan(url: str) -> tuple[list[tuple[str, dict[str, str], int]], int]:
+    """(key, {ext: text}, offset) per sample in shard order, reading only the small text members,
+    and where the shard's members end (-1 where it cannot be seeked: see `ShardIndex`).
 
     Text must be UTF-8: a caption decoded with replacement characters would hash (and train) as
     text nobody wrote, so a bad byte is an error naming the shard and the member.
     """
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, tuple[dict[str, str], int]] = {}
+    end = [-1]
     with decoding(f"shard {url}", "re-create the shard or remove it from the pattern"):
-        for name, read in _members(url):
+        for name, offset, read in _members(url, end):
             if "." not in name.rpartition("/")[2]:
                 continue
             key, ext = split_name(name)
-            entry = out.setdefault(key, {})
+            entry = out.setdefault(key, ({}, offset))[0]
             if ext in TEXT_EXTS:
                 data = read()
                 try:
@@ -244,24 +258,31 @@ def _scan(url: str) -> list[tuple[str, dict[str, str]]]:
                     raise UserError(
                         f"shard {url}: member {name!r} is {describe(e)}; re-encode its text as UTF-8"
                     ) from None
-    return list(out.items())
+    return [(key, texts, offset) for key, (texts, offset) in out.items()], end[0]
 
 
-def _members(url: str) -> Iterator[tuple[str, Any]]:
-    """(member name, () -> bytes) for the files in a shard; local tars seek past image data."""
+def _members(url: str, end: list[int]) -> Iterator[tuple[str, int, Any]]:
+    """(member name, header offset or -1, () -> bytes) for the files in a shard.
+
+    Local tars seek past image data; an uncompressed one also gives each member's byte offset and,
+    in `end[0]`, where its members end, so a loader can later read any run of samples alone.
+    """
     if _local(url):
         with tarfile.open(Path(url).expanduser(), "r:*") as tar:
+            plain = isinstance(tar.fileobj, io.BufferedReader)  # gzip/bz2/xz offsets are not file bytes
             for member in tar:
                 if member.isfile():
-                    yield member.name, lambda m=member: tar.extractfile(m).read()
+                    offset = member.offset if plain else -1
+                    yield member.name, offset, lambda m=member: tar.extractfile(m).read()
             _check_end(tar, url)
+            end[0] = tar.offset if plain else -1
         return
     import webdataset as wds
 
     for sample in wds.DataPipeline(wds.SimpleShardList([url]), wds.tarfile_to_samples()):
         for ext, data in sample.items():
             if not ext.startswith("__"):
-                yield f"{sample['__key__']}.{ext}", lambda d=data: d
+                yield f"{sample['__key__']}.{ext}", -1, lambda d=data: d
 
 
 def _check_end(tar: tarfile.TarFile, url: str) -> None:
