@@ -43,6 +43,7 @@ class TaskSpec:
     # size of the label space (OOD tasks: that of train_task)
     num_classes: int = bounded(ge=2)
     domain: Literal["id", "ood"] = "id"
+    modality: Literal["image", "text"] = "image"  # what a sample is; a text task's reader gives texts
     train_task: str | None = None      # OOD only: the ID task whose train/val splits train the head
     params: dict[str, Any] = field(default_factory=dict)  # reader-specific, see docs/tasks.md
     splits: tuple[str, ...] = ()       # empty: train/val/test for ID tasks, test for OOD tasks
@@ -187,6 +188,8 @@ def _task_key(spec: TaskSpec) -> str:
     user's file) where it lives, since relative data paths are read beside it. Descriptions do not count."""
     body = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)
             if f.name not in (*_LOADER_FIELDS, *_DESCRIPTIVE)}
+    if spec.modality == "image":  # the field came later: image tasks keep the keys they had
+        del body["modality"]
     body["classes"] = _file_digest(spec.classes, spec)
     body["class_mask"] = _file_digest(spec.class_mask, spec)
     if spec.train_task:

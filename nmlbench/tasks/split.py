@@ -20,9 +20,14 @@ Reader = Callable[[TaskSpec, str, Path, bool], "Split"]
 TASK_READERS: Registry[Reader] = Registry("task reader")
 
 
-class Split:
-    """One split of a task: `split[i] -> (PIL RGB image, int label)`, plus labels, classes and ids.
+Text = str | tuple[str, str]  # one sentence, or a sentence pair (premise, hypothesis / question, answer)
 
+
+class Split:
+    """One split of a task: `split[i] -> (sample, int label)`, plus labels, classes and ids.
+
+    A sample is a PIL RGB image (image tasks) or a `Text`: a string, or a pair of strings for
+    sentence-pair tasks, which the text model's tokenizer encodes together (`texts`, text tasks).
     `images` is the whole split as a uint8 (n, H, W, 3) array for array-backed readers (mini, npz),
     else None. `class_subset` (OOD tasks with a class mask) lists the indices of `classes` that this
     task can contain; evaluators restrict predictions to them.
@@ -30,20 +35,30 @@ class Split:
 
     def __init__(self, labels: np.ndarray, classes: Sequence[str], ids: np.ndarray,
                  get_image: Callable[[int], Image.Image] | None = None, images: np.ndarray | None = None,
-                 class_subset: np.ndarray | None = None) -> None:
+                 class_subset: np.ndarray | None = None, texts: Sequence[Text] | None = None) -> None:
         self.labels = np.asarray(labels, dtype=np.int64)
         self.classes = [str(c) for c in classes]
         self.ids = np.asarray(ids).astype(str)
         self.images = images
         self.class_subset = class_subset
         self._get_image = get_image
+        self.texts: list[Text] | None = None if texts is None else [
+            t if isinstance(t, str) else (str(t[0]), str(t[1])) for t in texts]
         if len(self.ids) != len(self.labels) or (images is not None and len(images) != len(self.labels)):
             raise ValueError("ids, labels and images must have the same length")
+        if self.texts is not None and len(self.texts) != len(self.labels):
+            raise ValueError("ids, labels and texts must have the same length")
+
+    @property
+    def modality(self) -> str:
+        return "text" if self.texts is not None else "image"
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, i: int) -> tuple[Image.Image, int]:
+    def __getitem__(self, i: int) -> tuple[Image.Image | Text, int]:
+        if self.texts is not None:
+            return self.texts[int(i)], int(self.labels[i])
         if self.images is not None:
             img = Image.fromarray(self.images[i])
         else:
@@ -60,11 +75,13 @@ class Split:
         get = self._get_image
         return Split(self.labels[index], self.classes, self.ids[index],
                      None if get is None else (lambda i: get(int(index[i]))),
-                     None if self.images is None else self.images[index], self.class_subset)
+                     None if self.images is None else self.images[index], self.class_subset,
+                     None if self.texts is None else [self.texts[int(i)] for i in index])
 
     def relabel(self, mapping: np.ndarray, classes: Sequence[str], class_subset: np.ndarray | None) -> Split:
         """Same samples with labels mapped through `mapping` into another label space."""
-        return Split(mapping[self.labels], classes, self.ids, self._get_image, self.images, class_subset)
+        return Split(mapping[self.labels], classes, self.ids, self._get_image, self.images, class_subset,
+                     self.texts)
 
 
 def resolve_names(ref: str | Sequence[str] | None, spec: TaskSpec) -> list[str] | None:
@@ -128,6 +145,10 @@ def _check(spec: TaskSpec, split: Split, where: str, expected: int) -> None:
                         f"{spec.origin or 'the task YAML'} or the data")
     if len(split) == 0:
         raise UserError(f"task {spec.name!r}: {where} is empty; check the data")
+    if split.modality != spec.modality:
+        raise UserError(f"task {spec.name!r}: the spec says modality {spec.modality!r} but its reader "
+                        f"{spec.reader!r} gives {split.modality} samples; fix modality in "
+                        f"{spec.origin or 'the task YAML'}")
     if split.labels.min() < 0 or split.labels.max() >= expected:
         raise UserError(f"task {spec.name!r}: labels in {where} fall outside 0..{expected - 1}; "
                         f"fix the label files or num_classes")
