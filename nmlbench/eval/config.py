@@ -20,6 +20,7 @@ from nmlbench.config import bounded, load_config, to_dict
 from nmlbench.errors import UserError
 from nmlbench.features.extract import FeatureConfig
 from nmlbench.launch import SlurmConfig
+from nmlbench.models.text import TextOptions
 from nmlbench.tuning.levi import LEVIConfig, LEVILoRAConfig
 from nmlbench.tuning.linear_probe import LPConfig
 from nmlbench.tuning.lora import FTConfig, LoRAConfig, NMTuneLoRAConfig
@@ -40,6 +41,8 @@ class EvalConfig:
     # embeddings); None = the model's own. Part of the model's identity key.
     image_size: int | None = bounded(None, ge=1)
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda" or "cuda:N"
+    # text models (hf:NAME, tinytext): tokens per sample and pooling; part of the model's identity key
+    text: TextOptions = field(default_factory=TextOptions)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):

@@ -198,7 +198,10 @@ def _model_block(backbone: Any) -> dict[str, Any]:
             "image_size",
             "data",
             "pretrain_key",
+            "max_length",
+            "pooling",
         )
+        if k in prov or k not in ("max_length", "pooling")
     }
 
 

@@ -188,17 +188,19 @@ def run_job(job: Job) -> list[str]:
 def _backbone(ref: str, cfg: EvalConfig, device: str) -> Any:
     weights = Path(ref) / "model.safetensors"
     stamp = weights.stat().st_mtime_ns if weights.is_file() else 0  # a rewritten checkpoint reloads
-    key = (ref, cfg.pretrained, cfg.image_size, device, stamp)
+    key = (ref, cfg.pretrained, cfg.image_size, cfg.text, device, stamp)
     if key not in _LOADED:
         _LOADED.clear()  # keep one model in memory
-        _LOADED[key] = load_backbone(ref, pretrained=cfg.pretrained, image_size=cfg.image_size).to(device)
+        _LOADED[key] = load_backbone(
+            ref, pretrained=cfg.pretrained, image_size=cfg.image_size, text=cfg.text
+        ).to(device)
     return _LOADED[key]
 
 
 def model_label(ref: str, cfg: EvalConfig) -> str:
     """`<display name>-<identity key>`: what the model is (weights or library+arch+tag+pretrained, and
     image size), never a short name that two models share (two `ckpt/run` folders, pretrained or not)."""
-    ident = model_identity(ref, cfg.pretrained, cfg.image_size)
+    ident = model_identity(ref, cfg.pretrained, cfg.image_size, text=cfg.text)
     return f"{ident.name}-{ident.key[:8]}"
 
 
@@ -247,7 +249,7 @@ def evaluate(
     )
     root_s = str(check_output(output_root(root), folder=True))  # a root that can never be written: now
     jobs = plan_jobs(list(models), methods, suite or "custom", list(seeds), root_s, options)
-    check_models(models, cfg.pretrained, cfg.image_size)
+    check_models(models, cfg.pretrained, cfg.image_size, cfg.text)
     preflight(jobs)  # every task's data read and checked: bad input writes nothing
     check_methods(jobs, cfg)
     if options.launcher == "none":

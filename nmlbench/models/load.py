@@ -231,7 +231,11 @@ class Backbone:
 
 
 def load_backbone(
-    ref: str | Path, pretrained: bool | str | None = None, image_size: int | None = None, seed: int = 0
+    ref: str | Path,
+    pretrained: bool | str | None = None,
+    image_size: int | None = None,
+    seed: int = 0,
+    text: Any = None,
 ) -> Backbone:
     """Load a model reference (resolution order: `nmlbench.models.refs`, docs/models.md).
 
@@ -242,12 +246,18 @@ def load_backbone(
             had, never a silent random init); False: random init seeded by `seed`. Checkpoints ignore it.
         image_size: input resolution for transforms and the model; None = the model's own.
         seed: seeds random initialisation so that `pretrained=False` models are reproducible.
+        text: `nmlbench.models.text.TextOptions` for text models (`hf:NAME`, tinytext, text checkpoints),
+            which return a `TextBackbone` with this interface over token tensors.
     """
     mref = parse_ref(ref)
-    ident = identity_of(mref, pretrained, image_size, seed)
+    ident = identity_of(mref, pretrained, image_size, seed, text)
     if mref.path is not None:
         return _load_checkpoint(Path(mref.path), ident)
     torch.manual_seed(seed)
+    if mref.library == "transformers":
+        from nmlbench.models.textload import load_text_backbone
+
+        return load_text_backbone(mref, ident, _text_options(ident))
     if mref.library == "open_clip":
         return _load_open_clip(mref, ident)
     return _load_timm(mref, ident)
@@ -320,9 +330,21 @@ def _load_open_clip(mref: ModelRef, ident: ModelIdentity) -> Backbone:
     return _backbone(visual, mref, ident, meta, native or int(own))
 
 
+def _text_options(ident: ModelIdentity) -> Any:
+    """A text model's tokens per sample ride in the record's input-size slot (`image_size`)."""
+    from nmlbench.models.text import TextOptions
+
+    size, pooling = ident.block["image_size"] or 128, ident.block.get("pooling") or "auto"
+    return TextOptions(max_length=int(size), pooling=pooling)
+
+
 def _load_checkpoint(path: Path, ident: ModelIdentity) -> Backbone:
     info = read_checkpoint_info(path)
     digest = verified_weights_sha256(path, info)
+    if info["library"] == "transformers":
+        from nmlbench.models.textload import load_text_checkpoint
+
+        return load_text_checkpoint(path, info, digest, ident, _text_options(ident))
     native = info["image_size"]
     size = int(ident.block["image_size"] or native)
     with _described_by(path):

@@ -39,6 +39,7 @@ from nmlbench.errors import UserError
 from nmlbench.models import zoo
 
 HUB = "hf-hub:"
+TEXT_PREFIX = "hf:"  # a transformers AutoModel (text encoders and decoders)
 FIX_RANDOM = "--set pretrained=false"
 
 
@@ -100,6 +101,11 @@ def parse_ref(ref: str | Path) -> ModelRef:
         return ModelRef(
             text, spec.library, spec.arch, alias=text, kwargs=dict(spec.kwargs), native_size=spec.image_size
         )
+    if text.startswith(TEXT_PREFIX):
+        name = text.removeprefix(TEXT_PREFIX)
+        if not name:
+            raise UserError("model 'hf:' names no model; write hf:NAME, e.g. hf:bert-base-uncased")
+        return ModelRef(text, "transformers", name)
     if text.startswith("timm:"):
         return _timm_ref(text, text.removeprefix("timm:"))
     if text.startswith("open_clip:"):
@@ -108,7 +114,8 @@ def parse_ref(ref: str | Path) -> ModelRef:
         raise UserError(f"no checkpoint directory at {text}; pass a directory written by `nmlbench pretrain`")
     if text.startswith(HUB):
         raise UserError(
-            f"model {text!r} could be a timm or an open_clip hub repo; write timm:{text} or open_clip:{text}"
+            f"model {text!r} could be a timm or an open_clip hub repo; write timm:{text} or open_clip:{text} "
+            f"(or hf:{text.removeprefix(HUB)} for a transformers text model)"
         )
     in_timm, in_clip = timm.is_model(text), text in open_clip.list_models()
     if in_timm and in_clip:
@@ -182,6 +189,12 @@ def resolve_weights(mref: ModelRef, pretrained: bool | str | None) -> tuple[bool
         return False, None
     if mref.arch.startswith(HUB):
         return True, None  # the repo is the weights
+    if mref.library == "transformers":
+        if mref.alias:  # the registered tiny model: an architecture, not weights
+            raise UserError(
+                f"model {label!r} has no pretrained weights; pass {FIX_RANDOM} for a seeded random init"
+            )
+        return True, None  # an AutoModel name is its weights (its revision: the HF cache's)
     if mref.library == "timm":
         cfg = get_pretrained_cfg(f"{mref.arch}.{mref.tag}" if mref.tag else mref.arch)
         if cfg is None or not cfg.has_weights:
@@ -210,7 +223,7 @@ def fetch_weights(ref: str | Path, pretrained: bool | str | None = None) -> None
     """
     mref = parse_ref(ref)
     want, tag = resolve_weights(mref, pretrained)
-    if not want:
+    if not want or mref.library == "transformers":  # transformers fetches while loading
         return
     try:
         if mref.library == "timm":
@@ -281,7 +294,11 @@ def _hub_file(repo: str, names: list[str]) -> str:
 
 
 def model_identity(
-    ref: str | Path, pretrained: bool | str | None = None, image_size: int | None = None, seed: int = 0
+    ref: str | Path,
+    pretrained: bool | str | None = None,
+    image_size: int | None = None,
+    seed: int = 0,
+    text: Any = None,
 ) -> ModelIdentity:
     """The identity of a model reference under these settings, without loading any weights.
 
@@ -292,21 +309,38 @@ def model_identity(
         seed: random-init seed; enters the key only when pretrained is False.
     """
     mref = parse_ref(ref)
-    return identity_of(mref, pretrained, image_size, seed)
+    return identity_of(mref, pretrained, image_size, seed, text)
 
 
 def identity_of(
-    mref: ModelRef, pretrained: bool | str | None, image_size: int | None, seed: int = 0
+    mref: ModelRef, pretrained: bool | str | None, image_size: int | None, seed: int = 0, text: Any = None
 ) -> ModelIdentity:
-    """`model_identity` for an already parsed reference."""
+    """`model_identity` for an already parsed reference.
+
+    Text models (library transformers) take `text` (`nmlbench.models.text.TextOptions`): their input
+    size is tokens per sample (`max_length`, in the record's `image_size` slot) and their pooling
+    enters the key; `image_size` does not apply to them.
+    """
     if image_size is not None and image_size < 1:
         raise UserError(f"image_size must be a positive number of pixels, got {image_size}")
+    pooling = None
+    if mref.library == "transformers":
+        if image_size is not None:
+            raise UserError(
+                f"image_size applies to image models, not the text model {mref.ref!r}; "
+                "set text.max_length (tokens per sample) instead"
+            )
+        image_size = getattr(text, "max_length", None) or mref.native_size or 128
+        pooling = getattr(text, "pooling", None) or "auto"
     size = image_size or mref.native_size
     if mref.path is not None:
-        return _checkpoint_identity(mref, size)
+        ident = _checkpoint_identity(mref, size, pooling)
+        return ident
     want, tag = resolve_weights(mref, pretrained)
     if mref.alias:
         name = mref.alias
+    elif mref.library == "transformers":
+        name = mref.ref
     else:
         sep = "." if mref.library == "timm" else "/"
         name = f"{mref.library}:{mref.arch}" + (f"{sep}{tag}" if tag else "")
@@ -321,18 +355,25 @@ def identity_of(
         "seed": None if want else seed,
         "version": None if want else _version(mref.library),
     }
+    if pooling is not None:
+        payload["pooling"] = pooling
     block = _block(mref, name, _hash(payload), want, tag, size)
+    if pooling is not None:
+        block.update(max_length=size, pooling=pooling)
     return ModelIdentity(name, block["key"], block)
 
 
-def _checkpoint_identity(mref: ModelRef, size: int | None) -> ModelIdentity:
+def _checkpoint_identity(mref: ModelRef, size: int | None, pooling: str | None = None) -> ModelIdentity:
     from nmlbench.models.info import read_checkpoint_info, verified_weights_sha256
 
     path = Path(mref.path or "")
     info = read_checkpoint_info(path)
     # checked here, before anything is written: the key files results and caches under these weights
     weights = verified_weights_sha256(path, info)
-    key = _hash({"weights_sha256": weights, "image_size": size})
+    payload: dict[str, Any] = {"weights_sha256": weights, "image_size": size}
+    if pooling is not None:  # text checkpoints: the pooling changes the features
+        payload["pooling"] = pooling
+    key = _hash(payload)
     noise = info.get("noise")
     block = _block(mref, path.name, key, None, None, size)
     block.update(
@@ -343,6 +384,8 @@ def _checkpoint_identity(mref: ModelRef, size: int | None) -> ModelIdentity:
         data=info.get("data"),
         pretrain_key=info.get("pretrain_key"),
     )
+    if pooling is not None:
+        block.update(max_length=size, pooling=pooling)
     return ModelIdentity(path.name, key, block)
 
 
@@ -373,12 +416,18 @@ def _hash(payload: dict[str, Any]) -> str:
 
 
 def _version(library: str) -> str:
+    if library == "transformers":
+        import transformers
+
+        return str(transformers.__version__)
     return str(timm.__version__ if library == "timm" else open_clip.__version__)
 
 
-def check_models(refs: Iterable[str], pretrained: bool | str | None, image_size: int | None) -> None:
+def check_models(
+    refs: Iterable[str], pretrained: bool | str | None, image_size: int | None, text: Any = None
+) -> None:
     """Every reference resolved and its library weights found (or fetched) before anything is
     written: an ambiguous name or unreachable weights fail here, not halfway through a grid."""
     for ref in refs:
-        model_identity(ref, pretrained, image_size)
+        model_identity(ref, pretrained, image_size, text=text)
         fetch_weights(ref, pretrained)

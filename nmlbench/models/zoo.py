@@ -115,7 +115,7 @@ class ModelSpec:
         kwargs: extra `timm.create_model` kwargs (never `num_classes`: that comes from the data).
     """
 
-    library: Literal["timm", "open_clip"]
+    library: Literal["timm", "open_clip", "transformers"]
     arch: str
     tag: str
     image_size: int
@@ -128,6 +128,7 @@ MODELS: Registry[ModelSpec] = Registry("model")
 MODELS.add("tinyresnet", ModelSpec("timm", "nmlbench_tinyresnet", "tinyresnet", 32))
 MODELS.add("tinyvit", ModelSpec("timm", "nmlbench_tinyvit", "tinyvit", 32))
 MODELS.add("tinyclip", ModelSpec("open_clip", TINY_CLIP_NAME, "tinyclip", 32, OPENAI_MEAN, OPENAI_STD))
+MODELS.add("tinytext", ModelSpec("transformers", "nmlbench-tinytext", "tinytext", 64))  # 64 tokens
 MODELS.add("resnet50", ModelSpec("timm", "resnet50", "resnet50", 224))
 MODELS.add("clip-rn50", ModelSpec("open_clip", "RN50", "clip_rn50", 224, OPENAI_MEAN, OPENAI_STD))
 MODELS.add("clip-vit-b-16", ModelSpec("open_clip", "ViT-B-16", "clip_vit_b16", 224, OPENAI_MEAN, OPENAI_STD))

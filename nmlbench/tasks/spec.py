@@ -109,6 +109,7 @@ class TaskSpec:
             "key": self.key,
             "origin": "builtin" if self.builtin else self.origin,
             "builtin": bool(self.builtin),
+            "modality": self.modality,
         }
 
 

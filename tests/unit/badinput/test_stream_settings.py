@@ -18,7 +18,10 @@ CASES = {
         ["--set", "data.samples_per_epoch=64"],
         ["samples_per_epoch", "webdataset", "remove"],
     ),
-    "mini-resampled": (["--set", "data.shard_sampling=resampled"], ["shard_sampling", "webdataset shards only"]),
+    "mini-resampled": (
+        ["--set", "data.shard_sampling=resampled"],
+        ["shard_sampling", "webdataset shards only"],
+    ),
     "mini-buffer": (["--set", "data.shuffle_buffer=10"], ["shuffle_buffer", "webdataset shards only"]),
     "wds-buffer-zero": (["--shards", "--set", "data.shuffle_buffer=0"], ["shuffle_buffer", ">= 1"]),
     "wds-sampling-unknown": (
