@@ -42,8 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--suite", default=None, help="mini | paper | imagenet-shifts | ... or a suite YAML path (or --task)"
     )
     p.add_argument("--task", default=None, help="T[,T...]: task names or task YAML paths")
-    p.add_argument("--seeds", type=cliargs.seeds("--seeds"),
-                   default="0", help="comma-separated tuning seeds (default 0)")
+    p.add_argument(
+        "--seeds", type=cliargs.seeds("--seeds"), default="0", help="comma-separated tuning seeds (default 0)"
+    )
     p.add_argument("--preset", default=None, help="tuner preset: mini | reference (default: by suite)")
     p.add_argument("--config", default=None, help="YAML file with EvalConfig sections (lp:, nmtune:, ...)")
     p.add_argument(

@@ -59,8 +59,10 @@ def read_checkpoint_info(path: str | Path) -> dict[str, Any]:
             f"{meta}: checkpoint schema_version {info.get('schema_version')!r}, this nmlbench reads "
             f"{CHECKPOINT_SCHEMA_VERSION}; use the nmlbench version that wrote it or re-run pretraining"
         )
-    if info.get("library") not in ("timm", "open_clip"):
-        raise UserError(f"{meta}: library {info.get('library')!r} must be 'timm' or 'open_clip'")
+    if info.get("library") not in ("timm", "open_clip", "transformers"):
+        raise UserError(
+            f"{meta}: library {info.get('library')!r} must be 'timm', 'open_clip' or 'transformers'"
+        )
     if problem := _field_problem(info):
         raise CorruptCheckpoint(meta, problem)
     return info
@@ -73,6 +75,8 @@ def _field_problem(info: dict[str, Any]) -> str | None:
     size = info.get("image_size")
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         return f"image_size {size!r} is not a positive number of pixels"
+    if info.get("library") == "transformers":  # text: tokens per sample in image_size, a model config
+        return None if isinstance(info.get("hf_config"), dict) else "hf_config is not a mapping"
     for key in ("mean", "std"):
         v = info.get(key)
         if not isinstance(v, list) or len(v) != 3 or not all(_finite(x) for x in v):

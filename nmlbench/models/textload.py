@@ -142,10 +142,17 @@ def load_text_checkpoint(
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModel
 
-    config = AutoConfig.for_model(**info["hf_config"])
-    model = AutoModel.from_config(config)
-    state = load_file(str(path / "model.safetensors"))
-    model.load_state_dict(state)
+    from nmlbench.models.load import _described_by
+
+    with _described_by(path):
+        hf = dict(info["hf_config"])
+        config = AutoConfig.for_model(hf.pop("model_type"), **hf)
+        model = AutoModel.from_config(config, add_pooling_layer=False)
+        state = load_file(str(path / "model.safetensors"))
+        # pretraining saved encoder + head; downstream uses the encoder alone (the head is never used)
+        model.load_state_dict(
+            {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
+        )
     tokenizer = hashed_tokenizer() if info.get("tokenizer") == "hashed-words" else _saved_tokenizer(path)
     meta = {"digest": digest, "block": ident.block}
     return TextBackbone(model, tokenizer, opts, arch=info["arch"], name=ident.name, ref=str(path), meta=meta)

@@ -32,7 +32,7 @@ class DataConfig:
             format's default (as `nmlbench noise` reads it), a named one must exist.
     """
 
-    source: Literal["mini", "imagefolder", "npz", "webdataset", "hf"] = "mini"
+    source: Literal["mini", "mini-text", "imagefolder", "npz", "webdataset", "hf"] = "mini"
     name: str = "mini"
     path: str | None = None
     manifest: str | None = None
@@ -123,6 +123,7 @@ class AugConfig:
     scale_min: float = bounded(0.08, gt=0, le=1)
     hflip: float = bounded(0.5, ge=0, le=1)
     color_jitter: float = bounded(0.0, ge=0)  # brightness, contrast and saturation strength
+    token_drop: float = bounded(0.1, ge=0, lt=1)  # text models: share of words masked per sample [ours]
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ class NoisyTargets:
     recipe: dict[str, Any]  # the noise's identity without its seed (see `recipe_identity`)
 
 
+MINI_SOURCES = ("mini", "mini-text")  # built-in data whose manifests are made on demand
 CLEAN = "clean"  # recipe of clean data trained without a manifest; its noise kind is "none"
 _UNSAFE = re.compile(r"[^A-Za-z0-9.+-]+")
 
@@ -56,7 +57,7 @@ def recipe_name(cfg: PretrainConfig, meta: dict[str, Any] | None = None) -> str:
         return (
             _UNSAFE.sub("-", str(meta.get("recipe") or _derived_recipe(cfg))).strip("-.+")[:100] or "recipe"
         )
-    if cfg.data.source != "mini" and (not cfg.data.manifest or _sweep_clean(cfg)):
+    if cfg.data.source not in MINI_SOURCES and (not cfg.data.manifest or _sweep_clean(cfg)):
         return CLEAN  # locate_manifest refuses rate > 0 without a manifest
     return _derived_recipe(cfg)
 
@@ -119,8 +120,9 @@ def _configured_manifest(cfg: PretrainConfig, root: str | Path | None) -> Path |
 def locate_manifest(cfg: PretrainConfig, root: str | Path | None = None) -> Path | None:
     """The manifest for this run: created for mini, looked up for real data, None for clean real data."""
     kind, rate, seed = cfg.noise_kind, cfg.noise.rate, cfg.noise_seed
-    if cfg.data.source == "mini" and not cfg.data.manifest:
-        return Path(_noise_api().ensure_manifest(dataset="mini", kind=kind, rate=rate, seed=seed, root=root))
+    if cfg.data.source in MINI_SOURCES and not cfg.data.manifest:
+        api = _noise_api()
+        return Path(api.ensure_manifest(dataset=cfg.data.source, kind=kind, rate=rate, seed=seed, root=root))
     path = _configured_manifest(cfg, root)
     if path is None:
         if rate > 0:

@@ -29,9 +29,16 @@ class Objective:
     ) -> None:
         self.spec = spec
         self.clip = spec.library == "open_clip"
+        self.text = spec.library == "transformers"
         self.image_size = image_size or spec.image_size  # None: the model's own resolution
         resized = self.image_size != spec.image_size
-        if self.clip:
+        if self.text:
+            from nmlbench.models.text import tiny_text_config
+
+            self.hf_config = tiny_text_config()
+            self.model = TextClassifier(self.hf_config, num_classes)
+            self.model_kwargs = {}
+        elif self.clip:
             size_kw = {"force_image_size": self.image_size} if resized else {}
             self.model = open_clip.create_model(spec.arch, pretrained=None, **size_kw)
             self.tokenizer = open_clip.get_tokenizer(spec.arch)
@@ -73,6 +80,16 @@ class Objective:
         cfg = copy.deepcopy(open_clip.get_model_config(self.spec.arch)) if self.clip else None
         if cfg is not None:
             cfg.setdefault("vision_cfg", {})["image_size"] = self.image_size
+        if self.text:
+            return {
+                "library": self.spec.library,
+                "arch": self.spec.arch,
+                "hf_config": self.hf_config.to_dict(),
+                "tokenizer": "hashed-words",
+                "image_size": self.image_size,  # tokens per sample
+                "model_kwargs": {},
+                "open_clip_config": None,
+            }
         return {
             "library": self.spec.library,
             "arch": self.spec.arch,
@@ -94,3 +111,22 @@ def _timm_at_size(arch: str, kwargs: dict[str, Any], size: int) -> tuple[dict[st
         if "img_size" not in str(e):
             raise
     return kwargs, timm.create_model(arch, pretrained=False, **kwargs)
+
+
+class TextClassifier(torch.nn.Module):
+    """A transformers encoder + a linear head on its [CLS] state; (B, 2, L) token tensors in.
+
+    The encoder's weights are saved under `encoder.` (its own names after the prefix), which is how
+    a text checkpoint is loaded back as a plain transformers model for evaluation.
+    """
+
+    def __init__(self, config: Any, num_classes: int) -> None:
+        super().__init__()
+        from transformers import AutoModel
+
+        self.encoder = AutoModel.from_config(config, add_pooling_layer=False)
+        self.head = torch.nn.Linear(config.hidden_size, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.encoder(input_ids=x[:, 0], attention_mask=x[:, 1])
+        return self.head(out.last_hidden_state[:, 0])

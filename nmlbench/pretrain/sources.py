@@ -105,6 +105,24 @@ def read_mini(cfg: DataConfig, root: Path | None) -> Source:
     )
 
 
+@READERS.register("mini-text")
+def read_mini_text(cfg: DataConfig, root: Path | None) -> Source:
+    """The mini text benchmark's upstream corpus: topic-labelled sentences (`nmlbench.minitext`)."""
+    from nmlbench.minitext.data import load_upstream
+
+    up = load_upstream()
+    ids, texts = np.asarray(up.ids).astype(str), np.asarray(up.texts).astype(str)
+    return Source(
+        ids=ids,
+        labels=np.asarray(up.labels, dtype=np.int64),
+        captions=None,
+        num_classes=len(up.classes),
+        fingerprint=_fingerprint(ids, np.asarray(up.labels), texts),
+        load=lambda i: str(texts[i]),
+        classes=list(up.classes),
+    )
+
+
 HOW = {
     "imagefolder": (
         "ImageFolder root",

@@ -28,6 +28,7 @@ from nmlbench.io import atomic_path
 from nmlbench.launch import dist
 from nmlbench.leftovers import sweep_stale
 from nmlbench.models.info import CorruptCheckpoint
+from nmlbench.models.text import TINY_TEXT
 from nmlbench.models.zoo import ModelSpec, resolve_model
 from nmlbench.paths import output_root
 from nmlbench.pretrain import checkpoint as ck
@@ -45,7 +46,19 @@ log = logging.getLogger(__name__)
 
 
 def model_spec(cfg: PretrainConfig) -> ModelSpec:
+    spec = resolve_model(cfg.model)
+    if spec.library == "transformers" and cfg.objective == "supervised":
+        if spec.arch != TINY_TEXT:
+            raise UserError(
+                f"model {cfg.model!r}: nmlbench pretrains the text model tinytext; "
+                "evaluate other transformers models with `nmlbench evaluate --model hf:NAME`"
+            )
+        return spec
     return resolve_model(cfg.model, "open_clip" if cfg.objective == "clip" else "timm")
+
+
+def is_text(cfg: PretrainConfig) -> bool:
+    return model_spec(cfg).library == "transformers"
 
 
 def image_size(cfg: PretrainConfig) -> int:
@@ -113,6 +126,8 @@ def pretrain_key(cfg: PretrainConfig, data_fingerprint: str, recipe: dict[str, A
         d.pop(key, None)
     for key in _NOT_RECIPE_DATA:
         d["data"].pop(key, None)
+    if not is_text(cfg):  # a setting of text models only: image runs keep the keys they had
+        d["aug"].pop("token_drop", None)
     if cfg.data.source == "webdataset":  # a streamed epoch's batches depend on the readers per process
         d["data"]["readers"] = max(1, cfg.data.num_workers)
     else:  # settings of streamed sources only (refused elsewhere): keys of other runs stay as they were
@@ -287,7 +302,6 @@ def _setup(cfg: PretrainConfig, root: Any, data_root: Any, device: torch.device,
     return Run(cfg, obj, model, *parts, spe, work, meta, streamed)
 
 
-
 def _restore(run: Run, resume: str) -> dict[str, Any]:
     """Load the interval checkpoint to resume from; returns the position/counters to start at."""
     fresh = {"step": 0, "skipped": 0, "seen": 0}
@@ -365,14 +379,7 @@ def _train(run: Run, pos: dict[str, Any]) -> None:
     cfg, o = run.cfg, run.cfg.optim
     total = run.steps_per_epoch * (o.stop_epoch or o.epochs)
     step, metrics = pos["step"], Metrics(run, pos, total)
-    augment = tensor_transform(
-        image_size(cfg),
-        model_spec(cfg).mean,
-        model_spec(cfg).std,
-        cfg.aug.scale_min,
-        cfg.aug.hflip,
-        cfg.aug.color_jitter,
-    )
+    augment = train_augment(cfg)
     labels = run.targets.labels if run.targets.labels is not None else run.targets.captions
     # rank 0 keeps tqdm's own TQDM_DISABLE handling; a parent showing the steps (nmlbench run) turns it off
     quiet = {} if run.info.is_main and not metrics.reports_progress else {"disable": True}
@@ -399,11 +406,22 @@ def _train(run: Run, pos: dict[str, Any]) -> None:
     run.meta["corrupt_skipped"] = metrics.skipped
 
 
+def train_augment(cfg: PretrainConfig) -> Any:
+    """Images: crops, flips, colour; texts: the model's tokenizer with token dropout."""
+    if is_text(cfg):
+        from nmlbench.models.text import Tokenize, hashed_tokenizer
+
+        return Tokenize(hashed_tokenizer(), image_size(cfg), TINY_TEXT, cfg.aug.token_drop)
+    spec = model_spec(cfg)
+    a = cfg.aug
+    return tensor_transform(image_size(cfg), spec.mean, spec.std, a.scale_min, a.hflip, a.color_jitter)
+
+
 def _step(run: Run, images: torch.Tensor, items: list[Any], step: int) -> tuple[float, dict]:
     cfg = run.cfg
     run.scheduler.step_update(step)
     images = images.to(run.device, non_blocking=True)
-    if cfg.channels_last:
+    if cfg.channels_last and images.ndim == 4:  # token tensors (texts) have no channels
         images = images.contiguous(memory_format=torch.channels_last)
     targets = run.objective.targets(items).to(run.device, non_blocking=True)
     bf16 = run.device.type == "cuda" and cfg.precision == "bf16"

@@ -1,4 +1,5 @@
 """The main job: the whole noisy-pretraining study on one machine (noise -> pretrain -> evaluate -> table)."""
+
 from __future__ import annotations
 
 from nmlbench.study.run import StudyOptions as StudyOptions

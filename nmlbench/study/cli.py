@@ -1,8 +1,9 @@
 """`nmlbench run`: the whole study on the built-in mini benchmark (or a preset/suite you name).
 
-    nmlbench run                                   # noise 0/10/30 % -> pretrain -> all methods -> table
-    nmlbench run --noise 0,10,30% --seeds 0,1 --methods lp,nmtune
+nmlbench run                                   # noise 0/10/30 % -> pretrain -> all methods -> table
+nmlbench run --noise 0,10,30% --seeds 0,1 --methods lp,nmtune
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,12 @@ from nmlbench.paths import output_root
 from nmlbench.rates import parse_rates
 from nmlbench.study.run import StudyOptions, run_study
 
+# --modality: (pretraining preset, evaluation suite) of the built-in studies
+MODALITIES = {"image": ("mini-resnet", "mini"), "text": ("mini-text", "mini-text")}
+
 EPILOG = """examples:
   nmlbench run                                        # the mini study, under 10 minutes on 2 cores
+  nmlbench run --modality text                        # the mini text study (tinytext, 11 text tasks)
   nmlbench run --noise 0,5,10,20,30% --seeds 0,1      # a finer sweep, two tuning seeds
   nmlbench run --methods lp,mlp,nmtune --preset mini-clip
   nmlbench run --tensorboard                          # curves: tensorboard --logdir nmlbench-out/tb
@@ -24,24 +29,55 @@ Run the same command again after an interruption: finished manifests, checkpoint
 """
 
 
-
 def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser("run", help="run the whole study (default: the built-in mini benchmark)",
-                              description=__doc__, epilog=EPILOG)
+    p = subparsers.add_parser(
+        "run",
+        help="run the whole study (default: the built-in mini benchmark)",
+        description=__doc__,
+        epilog=EPILOG,
+    )
     p.add_argument("--noise", default="0,10,30%", help="pretraining noise rates (default: 0,10,30%%)")
-    p.add_argument("--preset", default="mini-resnet", help="pretraining preset (default: mini-resnet)")
-    p.add_argument("--pretrain-seeds", type=cliargs.seeds("--pretrain-seeds"),
-                   default="0", help="pretraining seeds, e.g. 0,1")
+    p.add_argument(
+        "--modality",
+        choices=tuple(MODALITIES),
+        default="image",
+        help="image: the mini vision study; text: the mini text study (preset mini-text, "
+        "suite mini-text); sets the defaults of --preset and --suite",
+    )
+    p.add_argument(
+        "--preset", default=None, help="pretraining preset (default: mini-resnet; text: mini-text)"
+    )
+    p.add_argument(
+        "--pretrain-seeds",
+        type=cliargs.seeds("--pretrain-seeds"),
+        default="0",
+        help="pretraining seeds, e.g. 0,1",
+    )
     p.add_argument("--methods", default="all", help="tuning methods, comma-separated, or 'all'")
-    p.add_argument("--suite", default="mini", help="evaluation suite (default: mini)")
+    p.add_argument("--suite", default=None, help="evaluation suite (default: mini; text: mini-text)")
     p.add_argument("--task", default="", help="only these tasks of the suite, comma-separated")
     p.add_argument("--seeds", type=cliargs.seeds("--seeds"), default="0", help="tuning seeds, e.g. 0,1")
-    p.add_argument("--workers", type=cliargs.integer("--workers", ge=0),
-                   default=0, help="parallel processes (default: one per core)")
-    p.add_argument("--set", dest="pretrain_set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a pretraining config value (repeatable)")
-    p.add_argument("--eval-set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override an evaluation config value (repeatable)")
+    p.add_argument(
+        "--workers",
+        type=cliargs.integer("--workers", ge=0),
+        default=0,
+        help="parallel processes (default: one per core)",
+    )
+    p.add_argument(
+        "--set",
+        dest="pretrain_set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a pretraining config value (repeatable)",
+    )
+    p.add_argument(
+        "--eval-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an evaluation config value (repeatable)",
+    )
     p.add_argument("--root", help="output root (default: $NMLBENCH_ROOT or ./nmlbench-out)")
     p.add_argument("--data-root", help="dataset root (default: $NMLBENCH_DATA or ~/.cache/nmlbench/data)")
     tracking.add_arguments(p)
@@ -49,14 +85,22 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    preset, suite = MODALITIES[args.modality]
+    args.preset, args.suite = args.preset or preset, args.suite or suite
     opts = StudyOptions(
-        rates=tuple(parse_rates(args.noise)), preset=args.preset,
+        rates=tuple(parse_rates(args.noise)),
+        preset=args.preset,
         pretrain_seeds=args.pretrain_seeds,
-        methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()), suite=args.suite,
+        methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),
+        suite=args.suite,
         tasks=tuple(t.strip() for t in args.task.split(",") if t.strip()),
-        seeds=args.seeds, workers=args.workers,
-        pretrain_overrides=tuple(args.pretrain_set), eval_overrides=tuple(args.eval_set),
-        root=args.root, data_root=args.data_root)
+        seeds=args.seeds,
+        workers=args.workers,
+        pretrain_overrides=tuple(args.pretrain_set),
+        eval_overrides=tuple(args.eval_set),
+        root=args.root,
+        data_root=args.data_root,
+    )
     if args.workers < 0:
         raise UserError("--workers must be >= 0 (0: one per core)")
     check_output(output_root(args.root), folder=True)  # not after an hour of training

@@ -16,8 +16,9 @@ from typing import IO
 WINDOW_S = 60.0  # the rate is measured over this much recent time: it follows a stage speeding up
 
 
-def eta_seconds(samples: Sequence[tuple[float, float]], remaining: float, now: float,
-                window_s: float = WINDOW_S) -> float | None:
+def eta_seconds(
+    samples: Sequence[tuple[float, float]], remaining: float, now: float, window_s: float = WINDOW_S
+) -> float | None:
     """Seconds left for `remaining` units at the rate measured over the last `window_s` seconds.
 
     Args:
@@ -91,8 +92,14 @@ class Stage:
 class StudyProgress:
     """Collects pretraining step reports and finished evaluation jobs; draws one line per stage."""
 
-    def __init__(self, runs: Sequence[str], n_jobs: int, file: IO[str] | None = None,
-                 disable: bool | None = None, clock: object = time.monotonic) -> None:
+    def __init__(
+        self,
+        runs: Sequence[str],
+        n_jobs: int,
+        file: IO[str] | None = None,
+        disable: bool | None = None,
+        clock: object = time.monotonic,
+    ) -> None:
         self.clock = clock
         self.pre = Stage("pretraining", "steps")
         self.eval = Stage("evaluation", "jobs", total=n_jobs)
@@ -103,8 +110,10 @@ class StudyProgress:
             from tqdm import tqdm  # a writer only: it knows terminals, TQDM_DISABLE and stacked lines
 
             kw = {} if disable is None else {"disable": disable}
-            self._bars = [tqdm(bar_format="{desc}", position=i, file=file or sys.stderr, leave=True, **kw)
-                          for i in range(2)]
+            self._bars = [
+                tqdm(bar_format="{desc}", position=i, file=file or sys.stderr, leave=True, **kw)
+                for i in range(2)
+            ]
         self.refresh()
 
     def report(self, name: str, done: int, total: int, start: int) -> None:

@@ -8,6 +8,7 @@ so an interrupted study resumes where it stopped when the same command is run ag
 Progress shows the stages (study/progress.py): workers send their pretraining step counts to this
 process through a queue, finished evaluation jobs are counted here.
 """
+
 from __future__ import annotations
 
 import logging
@@ -84,9 +85,13 @@ def make_plan(opts: StudyOptions, root: Path) -> Plan:
     for m in methods:
         TUNERS.get(m)
     get_suite(opts.suite)
-    cfgs = [load_pretrain_config(opts.preset, None,
-                                 [*opts.pretrain_overrides, f"noise.rate={rate}", f"seed={seed}"])
-            for seed in opts.pretrain_seeds for rate in opts.rates]
+    cfgs = [
+        load_pretrain_config(
+            opts.preset, None, [*opts.pretrain_overrides, f"noise.rate={rate}", f"seed={seed}"]
+        )
+        for seed in opts.pretrain_seeds
+        for rate in opts.rates
+    ]
     ckpts = [str(checkpoint_dir(c, root)) for c in cfgs]
     load_eval_config(default_preset(opts.suite), None, opts.eval_overrides)  # --eval-set, before any work
     eval_opts = EvalOptions(tasks=opts.tasks, overrides=opts.eval_overrides, data_root=opts.data_root)
@@ -126,8 +131,9 @@ def execute(plan: Plan, opts: StudyOptions, root: Path) -> tuple[list[Path], flo
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(queue,)) as pool:
-        pre: dict[Future, int] = {pool.submit(_pretrain_one, c, str(root), opts.data_root): i
-                                  for i, c in enumerate(plan.pretrain)}
+        pre: dict[Future, int] = {
+            pool.submit(_pretrain_one, c, str(root), opts.data_root): i for i, c in enumerate(plan.pretrain)
+        }
         evals: list[list[Future]] = [[] for _ in plan.pretrain]
         pending, t_pre = set(pre), 0.0
         while pending:
@@ -172,7 +178,9 @@ def run_study(opts: StudyOptions) -> tuple[list[Path], str]:
     log.info("study done in %.0f s (%d records)", total, len(records))
     table = study_table(records)
     rates = ", ".join(f"{rate_tag(r)} %" for r in opts.rates)
-    header = (f"nmlbench study: suite {opts.suite}, preset {opts.preset}, noise {rates}; "
-              f"{len(plan.ckpts)} checkpoints, {len(records)} results in {total / 60:.1f} min "
-              f"(pretraining finished after {t_pre / 60:.1f} min)")
+    header = (
+        f"nmlbench study: suite {opts.suite}, preset {opts.preset}, noise {rates}; "
+        f"{len(plan.ckpts)} checkpoints, {len(records)} results in {total / 60:.1f} min "
+        f"(pretraining finished after {t_pre / 60:.1f} min)"
+    )
     return records, f"{header}\n\n{table}"

@@ -1,4 +1,5 @@
 """The study's headline table: per method, ID and OOD averages at each noise rate, and the OOD change."""
+
 from __future__ import annotations
 
 import json
@@ -13,10 +14,17 @@ def records_frame(paths: Iterable[str | Path]) -> pd.DataFrame:
     for p in paths:
         rec = json.loads(Path(p).read_text(encoding="utf-8"))
         noise = rec["model"].get("noise") or {}
-        rows.append({"method": rec["method"]["name"], "rate": float(noise.get("rate", 0.0)),
-                     "pretrain_seed": rec["model"].get("pretrain_seed") or 0, "seed": rec["seed"],
-                     "task": rec["task"]["name"], "domain": rec["task"]["domain"],
-                     "top1": rec["metrics"]["top1"]})
+        rows.append(
+            {
+                "method": rec["method"]["name"],
+                "rate": float(noise.get("rate", 0.0)),
+                "pretrain_seed": rec["model"].get("pretrain_seed") or 0,
+                "seed": rec["seed"],
+                "task": rec["task"]["name"],
+                "domain": rec["task"]["domain"],
+                "top1": rec["metrics"]["top1"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -53,8 +61,11 @@ def study_table(paths: Iterable[str | Path]) -> str:
     out = [" | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in lines]
     out.insert(1, "-+-".join("-" * w for w in widths))
     n = int(stats["count"].max())
-    note = (f"top-1 %, task average, mean ± std over {n} seed pair(s)" if n > 1
-            else "top-1 %, task average, one seed (use --seeds 0,1 for a spread)")
+    note = (
+        f"top-1 %, task average, mean ± std over {n} seed pair(s)"
+        if n > 1
+        else "top-1 %, task average, one seed (use --seeds 0,1 for a spread)"
+    )
     return "\n".join(out) + f"\n({note})"
 
 
