@@ -129,3 +129,14 @@ def test_requeue_resumes_from_checkpoint(folder_args, tmp_path):
     assert f"resuming {_name('25')} from step" in log
     assert json.loads((Path(result) / "checkpoint.json").read_text())["resumed_from"]
     assert sha256_file(Path(result) / "model.safetensors") == sha256_file(ref)
+
+
+def test_two_tasks_train_as_one_ddp_run(folder_args, tmp_path):
+    # srun starts both tasks (no torchrun): rank, world and rendezvous come from SLURM's variables.
+    two_tasks = ["--set", "slurm.nodes=1", "--set", "slurm.tasks_per_node=2", "--set", "optim.epochs=1"]
+    assert main([*folder_args, "--noise", "25%", "--launcher", "slurm", *two_tasks]) == 0
+    meta = json.loads((tmp_path / "out" / "ckpt" / _name("25") / "checkpoint.json").read_text())
+    assert meta["complete"] and (meta["world_size"], meta["nodes"]) == (2, 1)
+    assert meta["step"] == 2  # 32 images / (8 per task x 2 tasks)
+    logs = sorted(p.name for p in (tmp_path / "out" / "jobs" / "pretrain").glob("*/*_log.err"))
+    assert [name.split("_")[-2] for name in logs] == ["0", "1"], logs  # <job>_<rank>_log.err
