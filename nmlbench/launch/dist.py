@@ -183,6 +183,22 @@ def _check_rank(rank: int, world: int, rank_key: str, world_key: str, fix: str) 
         raise UserError(f"{rank_key}={rank} is not in [0, {world_key}={world}); {fix}")
 
 
+def cuda_index(local_rank: int, visible: int) -> int:
+    """This process's GPU: its local rank among the node's GPUs, or the one GPU it was given.
+
+    SLURM's per-task GPU binding (--gpus-per-task, --gpu-bind) and submitit's own helper leave each
+    task exactly one visible GPU, whatever its local rank.
+    """
+    if visible == 1:
+        return 0
+    if not 0 <= local_rank < visible:
+        raise UserError(
+            f"local rank {local_rank} but {visible} GPUs are visible; start one process per GPU "
+            "(torchrun --nproc_per_node, or slurm.tasks_per_node=0 for one per GPU)"
+        )
+    return local_rank
+
+
 def detect() -> DistInfo:
     """This process's rank/world (see `rendezvous`)."""
     return rendezvous(os.environ).info
@@ -197,7 +213,7 @@ def init(device_type: str) -> DistInfo:
     os.environ.update(rv.exports)  # env:// reads MASTER_ADDR/PORT; other libraries read RANK/WORLD_SIZE
     backend = "nccl" if device_type == "cuda" else "gloo"
     if device_type == "cuda":
-        torch.cuda.set_device(info.local_rank)
+        torch.cuda.set_device(cuda_index(info.local_rank, torch.cuda.device_count()))
     dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size)
     return info
 

@@ -137,7 +137,7 @@ def pick_device(cfg: PretrainConfig) -> torch.device:
             "or run on a GPU node"
         )
     if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda", dist.detect().local_rank)
+        return torch.device("cuda", dist.cuda_index(dist.detect().local_rank, torch.cuda.device_count()))
     return torch.device("cpu")
 
 

@@ -15,7 +15,7 @@ import pytest
 from fakes import TINY
 
 from nmlbench.errors import UserError
-from nmlbench.launch.dist import DistInfo, detect, expand_nodelist, rendezvous
+from nmlbench.launch.dist import DistInfo, cuda_index, detect, expand_nodelist, rendezvous
 
 HERE = Path(__file__).parent
 
@@ -171,6 +171,13 @@ def test_no_node_list_and_no_address():
 )
 def test_expand_nodelist(nodelist, hosts):
     assert expand_nodelist(nodelist) == hosts
+
+
+def test_gpu_of_a_process():
+    assert [cuda_index(r, 8) for r in range(8)] == list(range(8))
+    assert cuda_index(5, 1) == 0  # SLURM bound one GPU to this task
+    with pytest.raises(UserError, match="local rank 4 but 2 GPUs are visible; start one process per GPU"):
+        cuda_index(4, 2)
 
 
 def test_cli_refuses_a_half_set_world(tmp_path, monkeypatch, capsys, tiny_mini):
