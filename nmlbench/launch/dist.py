@@ -38,7 +38,12 @@ class DistInfo:
 
 @dataclass(frozen=True)
 class Rendezvous:
-    """Who this process is, and the variables to export before `init_process_group` (env://)."""
+    """Who this process is, and the variables to export before `init_process_group` (env://).
+
+    Only MASTER_ADDR/MASTER_PORT are exported: rank and world go to `init_process_group` as arguments,
+    and exporting RANK/WORLD_SIZE would make the next call (a second run in the same process) read
+    them as torchrun's and lose the node count.
+    """
 
     info: DistInfo
     exports: dict[str, str] = field(default_factory=dict)
@@ -90,7 +95,7 @@ def _from_srun(env: Mapping[str, str], world: int) -> Rendezvous:
     node = _int(env, "SLURM_NODEID", 0)
     if not 0 <= node < nodes:
         raise UserError(f"SLURM_NODEID={node} is not below SLURM_NNODES={nodes}; run the tasks with srun")
-    exports = {"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(local)}
+    exports = {}
     if "MASTER_ADDR" not in env:
         # srun starts task 0 on the step's first node (SLURM sorts node lists), so rank 0, which hosts
         # the rendezvous store, listens there.
@@ -117,9 +122,7 @@ def _from_submitit_local(env: Mapping[str, str]) -> Rendezvous:
     # All tasks run on this machine: an inherited MASTER_ADDR/PORT (from an outer launcher) would point
     # elsewhere, so both are always set. The job id is the pid of submitit's controller: one per job.
     port = random.Random(env.get("SUBMITIT_LOCAL_JOB_ID", "0")).randint(*PORT_RANGE)
-    exports = {"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(local)}
-    exports.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    return Rendezvous(DistInfo(rank, world, local, 1), exports)
+    return Rendezvous(DistInfo(rank, world, local, 1), {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
 
 
 def job_port(env: Mapping[str, str]) -> int:
@@ -210,7 +213,7 @@ def init(device_type: str) -> DistInfo:
     info = rv.info
     if info.world_size == 1 or dist.is_initialized():
         return info
-    os.environ.update(rv.exports)  # env:// reads MASTER_ADDR/PORT; other libraries read RANK/WORLD_SIZE
+    os.environ.update(rv.exports)  # env:// reads MASTER_ADDR/PORT
     backend = "nccl" if device_type == "cuda" else "gloo"
     if device_type == "cuda":
         torch.cuda.set_device(cuda_index(info.local_rank, torch.cuda.device_count()))
