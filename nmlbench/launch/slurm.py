@@ -158,8 +158,9 @@ def run_jobs(
 
 
 def _result(job: submitit.Job) -> Any:
+    """Rank 0's return value; a job of several tasks (DDP under srun) returns one value per task."""
     try:
-        out = job.result()
+        outs = job.results()  # `job.result()` refuses a job of several tasks
     except UncompletedJobError as e:
         raise UserError(
             f"job {job.job_id} did not complete ({_first_line(e)}); "
@@ -167,9 +168,10 @@ def _result(job: submitit.Job) -> Any:
         ) from None
     except FailedJobError as e:
         raise RuntimeError(f"job {job.job_id} failed; log: {job.paths.stderr}\n{e}") from None
-    if isinstance(out, _Failed):
-        raise UserError(out.message)
-    return out
+    failed = [out for out in outs if isinstance(out, _Failed)]
+    if failed:
+        raise UserError(failed[0].message)
+    return outs[0]
 
 
 def _first_line(e: BaseException) -> str:

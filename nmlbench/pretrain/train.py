@@ -160,7 +160,7 @@ def pick_device(cfg: PretrainConfig) -> torch.device:
             "or run on a GPU node"
         )
     if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda", dist.detect().local_rank)
+        return torch.device("cuda", dist.cuda_index(dist.detect().local_rank, torch.cuda.device_count()))
     return torch.device("cpu")
 
 
@@ -294,6 +294,7 @@ def _setup(cfg: PretrainConfig, root: Any, data_root: Any, device: torch.device,
         classes=source.classes,
         seed=cfg.seed,
         world_size=info.world_size,
+        nodes=info.nodes,
         versions=versions(),
         git_sha=git_sha(),
         resumed_from=[],

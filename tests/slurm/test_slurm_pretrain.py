@@ -129,3 +129,52 @@ def test_requeue_resumes_from_checkpoint(folder_args, tmp_path):
     assert f"resuming {_name('25')} from step" in log
     assert json.loads((Path(result) / "checkpoint.json").read_text())["resumed_from"]
     assert sha256_file(Path(result) / "model.safetensors") == sha256_file(ref)
+
+
+def test_two_tasks_train_as_one_ddp_run(folder_args, tmp_path):
+    # srun starts both tasks (no torchrun): rank, world and rendezvous come from SLURM's variables.
+    two_tasks = ["--set", "slurm.nodes=1", "--set", "slurm.tasks_per_node=2", "--set", "optim.epochs=1"]
+    assert main([*folder_args, "--noise", "25%", "--launcher", "slurm", *two_tasks]) == 0
+    meta = json.loads((tmp_path / "out" / "ckpt" / _name("25") / "checkpoint.json").read_text())
+    assert meta["complete"] and (meta["world_size"], meta["nodes"]) == (2, 1)
+    assert meta["step"] == 2  # 32 images / (8 per task x 2 tasks)
+    logs = sorted(p.name for p in (tmp_path / "out" / "jobs" / "pretrain").glob("*/*_log.err"))
+    assert [name.split("_")[-2] for name in logs] == ["0", "1"], logs  # <job>_<rank>_log.err
+
+
+def test_requeued_two_task_job_resumes_bit_identical(folder_args, tmp_path):
+    # Rank 0 requeues the whole job; both ranks of the new job resume from the same interval checkpoint.
+    from nmlbench.cli import build_parser
+    from nmlbench.launch.slurm import _Job, executor_for
+    from nmlbench.pretrain.cli import PretrainJob, build_configs
+
+    two_tasks = ["--set", "slurm.tasks_per_node=2", "--set", "optim.epochs=60", "--set", "ckpt_every_steps=5"]
+    long = [*folder_args, "--noise", "25%", *two_tasks]
+    ref_args = [a.replace(str(tmp_path / "out"), str(tmp_path / "ref")) for a in long]
+    apply_noise(
+        SourceSpec(type="imagefolder", path=str(tmp_path / "data")),
+        NoiseConfig(kind="symmetric_label", rate=0.25),
+        root=tmp_path / "ref",
+    )
+    assert main([*ref_args, "--launcher", "slurm"]) == 0  # uninterrupted, the same two tasks
+    ref = tmp_path / "ref" / "ckpt" / _name("25") / "model.safetensors"
+
+    cfg = build_configs(build_parser().parse_args(long))[0]
+    ex = executor_for("slurm", tmp_path / "out" / "jobs" / "%j", cfg.slurm)
+    job = ex.submit(_Job(PretrainJob(str(tmp_path / "out"), None, "latest")), cfg)
+    work = tmp_path / "out" / "ckpt" / ".partial" / _name("25")
+    deadline = time.time() + 180
+    while not list(work.glob("step-*")) and time.time() < deadline:
+        time.sleep(0.2)
+    assert list(work.glob("step-*")), "no interval checkpoint before the deadline"
+    subprocess.run(["scontrol", "requeue", job.job_id], check=True)
+    for _ in range(50):
+        time.sleep(0.2)
+        subprocess.run(["scontrol", "update", f"JobId={job.job_id}", "StartTime=now"], capture_output=True)
+        if job.state not in ("PENDING", "REQUEUED", "RUNNING"):
+            break
+    results = job.results()
+    assert len(results) == 2 and Path(results[0]).name == _name("25")
+    meta = json.loads((Path(results[0]) / "checkpoint.json").read_text())
+    assert meta["resumed_from"] and meta["world_size"] == 2
+    assert sha256_file(Path(results[0]) / "model.safetensors") == sha256_file(ref)

@@ -38,6 +38,12 @@ def test_user_error_in_a_job_is_a_user_error_here(tmp_path, launcher):
         run_jobs(refuse, [2], launcher=launcher, folder=tmp_path)
 
 
+def test_a_job_of_two_tasks_returns_rank_zeros_result(tmp_path):
+    # A DDP job under SLURM is one job of several tasks; submitit's `job.result()` refuses those.
+    two = SlurmConfig(tasks_per_node=2)
+    assert run_jobs(math.factorial, [3, 4], launcher="local", folder=tmp_path, slurm=two) == [6, 24]
+
+
 def test_slurm_parameters_from_config(tmp_path, monkeypatch):
     from submitit.slurm.slurm import SlurmExecutor
 
@@ -63,15 +69,21 @@ def test_slurm_parameters_from_config(tmp_path, monkeypatch):
 
 
 def test_rank_from_torchrun_or_srun(monkeypatch):
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"):
-        monkeypatch.delenv(k, raising=False)
+    for k in list(os.environ):
+        if k.startswith("SLURM_") or k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+            monkeypatch.delenv(k)
     assert detect().world_size == 1
+    # an srun job step (tests/unit/pretrain/test_multinode.py checks the rendezvous in depth)
+    monkeypatch.setenv("SLURM_STEP_ID", "0")
+    monkeypatch.setenv("SLURM_JOB_NODELIST", "localhost")
     monkeypatch.setenv("SLURM_PROCID", "3")
     monkeypatch.setenv("SLURM_NTASKS", "4")
     monkeypatch.setenv("SLURM_LOCALID", "1")
     assert (detect().rank, detect().world_size, detect().local_rank) == (3, 4, 1)
     monkeypatch.setenv("RANK", "0")
     monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "29500")
     assert (detect().rank, detect().world_size) == (0, 2)
 
 
