@@ -113,6 +113,7 @@ def _table(summary: pd.DataFrame, tasks: list[str], cfg: DisplayConfig) -> str:
     body = []
     for rec, cells in zip(summary.to_dict("records"), rows, strict=True):
         attrs = "".join(f' data-{k}="{_e(cells[c])}"' for k, _, c in FILTERS)
+        attrs += f' data-modality="{_e(rec.get("modality") or "image")}"'
         tds = [f"<td>{_e(c)}</td>" for c in cells[:NUMERIC_FROM]]
         tds += [
             f'<td class="num" data-sort="{_sort_value(rec[col])}">{_e(c)}</td>'
@@ -125,8 +126,13 @@ def _table(summary: pd.DataFrame, tasks: list[str], cfg: DisplayConfig) -> str:
     )
 
 
-def _filters(rows: list[list[str]]) -> str:
-    parts = []
+def _filters(rows: list[list[str]], summary: pd.DataFrame) -> str:
+    modalities = sorted(set(summary["modality"]) if "modality" in summary else {"image"})
+    options = "".join(f'<option value="{_e(v)}">{_e(v)}</option>' for v in modalities)
+    parts = [  # image and text rows never share tasks: the page can show one modality at a time
+        f'<label>Modality <select id="filter-modality" data-filter="modality">'
+        f'<option value="">all</option>{options}</select></label>'
+    ]
     for key, label, col in FILTERS:
         values = sorted({r[col] for r in rows} - {""})  # "" is the "all" option's value
         options = "".join(f'<option value="{_e(v)}">{_e(v)}</option>' for v in values)
@@ -176,7 +182,7 @@ def render(
 <body>
 <h1>{_e(cfg.title)}</h1>
 <p>Metric: {_e(metric)}. {_e(EXPLAIN)} Click a column header to sort.</p>
-{_filters(rows)}
+{_filters(rows, summary)}
 {_table(summary, tasks, cfg)}
 <h2>Figures</h2>
 {_figures(figures, captions)}

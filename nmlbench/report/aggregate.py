@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 ROW_KEYS = [
     "submission",
     "author",
+    "modality",  # image or text: a row's averages are over its own modality's tasks
     "data",
     "model",
     "image_size",
@@ -110,6 +111,7 @@ def _flatten(rec: dict[str, Any], submission: str, author: str) -> dict[str, Any
         # user tasks (task YAMLs) are told apart by definition hash; registered ones by name
         "task_key": (rec["task"].get("key") or UNKNOWN) if _user_task(rec["task"]) else UNKNOWN,
         "domain": rec["task"]["domain"],
+        "modality": rec["task"].get("modality") or "image",
         "seed": rec["seed"],
         "run_id": rec["run_id"],
         "flags": ",".join(sorted(rec.get("flags") or [])),
@@ -172,10 +174,18 @@ def cell_table(df: pd.DataFrame, metric: str = "top1") -> pd.DataFrame:
     wide = df.pivot_table(index=keys, columns="task", values=metric, aggfunc="mean", dropna=False)
     wide = wide.dropna(how="all").reset_index()
     wide.columns.name = None
-    domains = df.drop_duplicates("task").set_index("task")["domain"]
+    first = df.drop_duplicates("task").set_index("task")
+    domains = first["domain"]
+    modality = first["modality"] if "modality" in first else pd.Series("image", index=first.index)
+    if "modality" not in wide:
+        wide = wide.assign(modality="image")
     for dom in ("id", "ood"):
-        tasks = [t for t in task_order(df) if domains[t] == dom]
-        wide[f"{dom}_avg"] = wide[tasks].mean(axis=1, skipna=False) if tasks else np.nan
+        wide[f"{dom}_avg"] = np.nan
+        for mod in wide["modality"].unique():  # image rows average image tasks, text rows text tasks
+            tasks = [t for t in task_order(df) if domains[t] == dom and modality[t] == mod]
+            rows = wide["modality"] == mod
+            if tasks:
+                wide.loc[rows, f"{dom}_avg"] = wide.loc[rows, tasks].mean(axis=1, skipna=False)
     return add_deltas(wide, task_order(df))
 
 
@@ -216,7 +226,13 @@ def summarise(cells: pd.DataFrame, tasks: list[str], cfg: DisplayConfig | None =
     `n_pretrain` checkpoints, `n_tune_min`/`n_tune_max` tuning seeds per checkpoint, `n_seeds` pairs.
     """
     cfg = cfg or DisplayConfig()
-    for col, default in (("data", UNKNOWN), ("image_size", 0), ("recipe", UNKNOWN), ("group", UNKNOWN)):
+    for col, default in (
+        ("data", UNKNOWN),
+        ("image_size", 0),
+        ("recipe", UNKNOWN),
+        ("group", UNKNOWN),
+        ("modality", "image"),
+    ):
         if col not in cells:
             cells = cells.assign(**{col: default})
     if "ckpt" not in cells:

@@ -230,3 +230,22 @@ def test_one_task_name_with_two_definitions_gets_two_columns(tmp_path: Path) -> 
         subs.append(sub)
     df = load_records(subs)
     assert {"fake-a@aaaaaaaa", "fake-a@bbbbbbbb"} <= set(task_order(df))
+
+
+def test_text_and_image_rows_average_their_own_tasks(tmp_path: Path) -> None:
+    """A text model's row averages text tasks, an image model's image tasks; neither becomes NaN
+    because the other modality's task columns are empty; the page can filter by modality."""
+    from nmlbench.leaderboard.page import render
+
+    sub = make_submission(tmp_path / "s", models=study_models((0.0, 0.3)), methods=("lp",), seeds=(0,))
+    image = load_records([sub])
+    text = image.assign(
+        task=image["task"] + "-txt", modality="text", model="nmlbench-tinytext", data="mini-text",
+        **{m: image[m] - 10.0 for m in ("top1",)},
+    )  # fmt: skip
+    cells, summary = build_tables(pd.concat([image, text], ignore_index=True))
+    assert set(summary["modality"]) == {"image", "text"} and not summary["id_avg_mean"].isna().any()
+    txt = cells[cells.modality == "text"].iloc[0]
+    assert txt["id_avg"] == pytest.approx((txt["fake-a-txt"] + txt["fake-b-txt"]) / 2)
+    page = render(summary, task_order(pd.concat([image, text])), DisplayConfig(), {}, {})
+    assert 'data-filter="modality"' in page and 'data-modality="text"' in page
