@@ -83,7 +83,7 @@ def _column(spec: TaskSpec, ds: Any, column: str, hf_split: str, param: str) -> 
     if column not in ds.column_names:
         raise UserError(f"task {spec.name!r}: split {hf_split!r} has no column {column!r} "
                         f"(it has {ds.column_names}); fix params.{param}")
-    return list(ds[column])
+    return ds.with_format("arrow")[column].to_pylist()  # ~100x faster than iterating a Column
 
 
 class _Labels:
