@@ -187,7 +187,8 @@ def test_missing_data_says_where_and_how(tmp_path: Path) -> None:
     assert not (tmp_path / "glue").exists()  # nothing half-written
     # A GLUE-X release with no hub copy: --download cannot help, the line says where to get it.
     for download in (False, True):
-        with pytest.raises(UserError, match=r"no data at .*glue-x/grammar; get it from https://drive"):
+        with pytest.raises(UserError, match=r"no data at .*glue-x/grammar; get it from https://drive.* "
+                                            r"place it there \(see docs/language.md\)"):
             load_split("cola-grammar", "test", tmp_path, download=download)
 
 
