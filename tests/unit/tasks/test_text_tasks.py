@@ -238,3 +238,22 @@ def test_tasks_cli_lists_text_tasks(capsys: pytest.CaptureFixture[str]) -> None:
     assert args.func(args) == 0
     names = {line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]}
     assert "cifar10" in names and "rendered-sst2" in names and not names & {*GLUE, "mnli-snli"}
+
+
+def test_download_loads_the_pinned_revision_and_saves_it(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(path, name=None, revision=None, cache_dir=None):
+        calls.append((path, name, revision))
+        rows = _nli_rows([0, 1, 2, 1])
+        return datasets.DatasetDict({s: _dataset(rows, NLI_COLS, NLI)
+                                     for s in ("train", "validation_matched", "validation_mismatched")})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    split = load_split("mnli-mismatched", "test", tmp_path, download=True)
+    assert calls == [("nyu-mll/glue", "mnli", get_task("mnli").params["revision"])]
+    assert (tmp_path / "glue" / "mnli" / "dataset_dict.json").is_file() and len(split) == 4
+    assert len(load_split("mnli", "test", tmp_path)) == 4 and len(calls) == 1  # read back, not fetched again
