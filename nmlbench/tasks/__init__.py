@@ -3,11 +3,13 @@
     from nmlbench.tasks import get_task, load_split, get_suite
     spec = get_task("mini-objects")              # or a path to a user's task YAML
     split = load_split(spec, "train")            # split[i] -> (PIL RGB, int); .labels .classes .ids
+    load_split("mnli", "test")[0]                # text tasks: ((premise, hypothesis), int)
 """
 from __future__ import annotations
 
 from nmlbench.tasks import readers_local as _readers_local  # noqa: F401  (registers mini/npz/image_folder)
 from nmlbench.tasks import readers_remote as _readers_remote  # noqa: F401  (registers torchvision/hf)
+from nmlbench.tasks import readers_text as _readers_text  # noqa: F401  (registers hf_text)
 from nmlbench.tasks.spec import SPLIT_NAMES as SPLIT_NAMES
 from nmlbench.tasks.spec import Suite as Suite
 from nmlbench.tasks.spec import TaskSpec as TaskSpec

@@ -69,13 +69,19 @@ def read_torchvision(spec: TaskSpec, split: str, root: Path, download: bool) -> 
     return Split(labels, _torchvision_classes(ds, spec), ids, get_image=lambda i: ds[i][0])
 
 
-def _hf_dataset_dict(spec: TaskSpec, p: dict, root: Path, download: bool):
+def _hf_dataset_dict(spec: TaskSpec, p: dict, root: Path, download: bool, single: str | None = None):
+    """The DatasetDict saved under `data_root/subdir`, made there by `load_dataset` on --download.
+
+    `single`: accept a lone `Dataset` saved with save_to_disk as the split of that name (releases that
+    ship one test set), instead of refusing it. A task without a hub `path` cannot be downloaded.
+    """
     import datasets
 
     folder = root / p["subdir"]
-    if not (folder / "dataset_dict.json").is_file():
-        if not download:
-            raise missing_data(spec, folder, True)
+    saved = (folder / "dataset_dict.json").is_file() or (single and (folder / "state.json").is_file())
+    if not saved:
+        if not download or not p["path"]:
+            raise missing_data(spec, folder, bool(p["path"]))
         try:
             dd = datasets.load_dataset(p["path"], p["name"], revision=p["revision"],
                                        cache_dir=str(root / "hf-cache"))
@@ -86,6 +92,8 @@ def _hf_dataset_dict(spec: TaskSpec, p: dict, root: Path, download: bool):
         with atomic_dir(folder) as tmp:
             dd.save_to_disk(str(tmp))
     dd = datasets.load_from_disk(str(folder))
+    if single and isinstance(dd, datasets.Dataset):
+        return datasets.DatasetDict({single: dd})
     if not isinstance(dd, datasets.DatasetDict):
         raise UserError(f"{folder}: expected a DatasetDict saved with save_to_disk, found a single Dataset")
     return dd

@@ -104,8 +104,9 @@ def resolve_names(ref: str | Sequence[str] | None, spec: TaskSpec) -> list[str] 
 
 def missing_data(spec: TaskSpec, where: Path, can_download: bool) -> UserError:
     """The one error for absent data: where it was expected and how to get it."""
+    doc = "docs/language.md" if spec.modality == "text" else "docs/tasks.md"
     how = ("rerun with --download (download=True)" if can_download
-           else f"get it from {spec.source or 'its source'} and place it there (see docs/tasks.md)")
+           else f"get it from {spec.source or 'its source'} and place it there (see {doc})")
     return UserError(f"task {spec.name!r}: no data at {where}; {how}")
 
 
