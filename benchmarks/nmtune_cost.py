@@ -8,6 +8,11 @@ Goal at K = 1: <= 1.3x LP.
 
     python benchmarks/nmtune_cost.py                      # resnet18 (random init), 224 px, K = 1, 2
     python benchmarks/nmtune_cost.py --model resnet50 --n-train 256 --n-val 128 --n-test 256
+    python benchmarks/nmtune_cost.py --model tinytext --size 0 --task mini-text-topics   # text features
+    python benchmarks/nmtune_cost.py --model CKPT_DIR --size 0 --task mini-text-topics   # a text checkpoint
+
+Text models tokenize (the eval features) and tokenize with token dropout (NMTune's views) instead
+of resizing; `--size 0` keeps their own tokens per sample.
 """
 
 from __future__ import annotations
