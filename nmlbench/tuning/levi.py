@@ -48,10 +48,14 @@ class LEVIConfig:
     rank: int = bounded(8, ge=1)
     alpha: float = bounded(8.0, gt=0)
     lora_targets: str = "auto"
-    # text models: the small model trained from scratch over the same token ids (SMALL_MODELS), and
-    # its token embedding width; `text-cnn` reuses small_widths as its Conv1d widths [ours]
+    # text models: the small model trained from scratch over the same token ids (SMALL_MODELS) and its
+    # token embedding width [ours]; `text-cnn` has one Conv1d(text_kernel) stage per small_widths entry,
+    # `text-transformer` text_layers encoder layers of text_heads heads
     text_model: str = only_for("text", "text-cnn")
     text_embed_dim: int = bounded(64, ge=1, only="text")
+    text_kernel: int = bounded(3, ge=1, only="text")  # odd: the stages keep the sentence's length
+    text_layers: int = bounded(2, ge=1, only="text")
+    text_heads: int = bounded(2, ge=1, only="text")  # text-transformer: must divide text_embed_dim
 
     def __post_init__(self) -> None:
         if not self.tap_fractions or not all(0 < f <= 1 for f in self.tap_fractions):
@@ -59,6 +63,10 @@ class LEVIConfig:
         if self.epochs < 1 or self.batch_size < 2 or not self.small_widths:
             raise ValueError("need epochs >= 1, batch_size >= 2 and at least one small_widths entry")
         check_selection(self.selection)
+        if self.text_kernel % 2 == 0:
+            raise ValueError(
+                f"levi.text_kernel must be odd (same-length convolutions), got {self.text_kernel}"
+            )
 
 
 @dataclass(frozen=True)

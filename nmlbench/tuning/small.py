@@ -26,6 +26,7 @@ from nmlbench.registry import Registry
 class SmallModel:
     modality: str  # "image" or "text": the inputs it reads
     build: Callable[[Any, Any], nn.Module]  # (backbone, LEVIConfig) -> module, input -> (B, small_dim)
+    check: Callable[[Any], None] | None = None  # LEVIConfig -> raise UserError before any work
 
 
 SMALL_MODELS: Registry[SmallModel] = Registry("LEVI small model")
@@ -42,6 +43,8 @@ def small_model_name(backbone: Any, cfg: Any) -> str:
             f"levi.text_model {name!r} reads {entry.modality} inputs, not the {modality} of "
             f"{backbone.name!r}; choose one of {', '.join(fits)}"
         )
+    if entry.check is not None:
+        entry.check(cfg)
     return name
 
 
@@ -69,18 +72,20 @@ SMALL_MODELS.add("cnn", SmallModel("image", lambda bb, cfg: small_cnn(cfg.small_
 class TextCNN(nn.Module):
     """(B, 2, L) ids over mask -> (B, out_dim): a word-level CNN (Kim 2014 style) over the same tokens.
 
-    Embedding -> per width a Conv1d(k=3, same length)-ReLU stage -> max over the sentence's tokens ->
-    Linear. Pad positions are zeroed after every stage, so with ReLU's non-negative outputs the plain
-    max over positions is the max over real tokens, and no stage reads past a sentence's end.
-    No BatchNorm: its statistics would be dominated by padding when sentences are short.
+    Embedding -> per width a Conv1d(odd kernel, same length)-ReLU stage -> max over the sentence's
+    tokens -> Linear. Pad positions are zeroed after every stage, so with ReLU's non-negative outputs
+    the plain max over positions is the max over real tokens, and no stage reads past a sentence's
+    end. No BatchNorm: its statistics would be dominated by padding when sentences are short.
     """
 
-    def __init__(self, vocab: int, embed_dim: int, widths: tuple[int, ...], out_dim: int) -> None:
+    def __init__(
+        self, vocab: int, embed_dim: int, widths: tuple[int, ...], out_dim: int, kernel: int = 3
+    ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab, embed_dim)
         dims = (embed_dim, *widths)
         self.convs = nn.ModuleList(
-            nn.Conv1d(a, b, 3, padding=1) for a, b in zip(dims, dims[1:], strict=False)
+            nn.Conv1d(a, b, kernel, padding=kernel // 2) for a, b in zip(dims, dims[1:], strict=False)
         )
         self.out = nn.Linear(dims[-1], out_dim)
 
@@ -94,15 +99,23 @@ class TextCNN(nn.Module):
 
 
 class TextTransformer(nn.Module):
-    """(B, 2, L) ids over mask -> (B, out_dim): a 2-layer pre-norm transformer encoder, 2 heads,
-    learned positions, mean over real tokens, Linear."""
+    """(B, 2, L) ids over mask -> (B, out_dim): a small pre-norm transformer encoder (2 layers of 2
+    heads by default), learned positions, mean over real tokens, Linear."""
 
-    def __init__(self, vocab: int, dim: int, max_len: int, out_dim: int, layers: int = 2) -> None:
+    def __init__(
+        self, vocab: int, dim: int, max_len: int, out_dim: int, layers: int = 2, heads: int = 2
+    ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab, dim)
         self.pos = nn.Parameter(torch.randn(max_len, dim) * 0.02)
         block = nn.TransformerEncoderLayer(
-            dim, 2, dim_feedforward=4 * dim, dropout=0.1, activation="gelu", batch_first=True, norm_first=True
+            dim,
+            heads,
+            dim_feedforward=4 * dim,
+            dropout=0.1,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
         )
         self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
@@ -122,19 +135,24 @@ def text_vocab_size(backbone: Any) -> int:
     return max(len(backbone.tokenizer), int(backbone.encoder.model.config.vocab_size))
 
 
-def _text_transformer(bb: Any, cfg: Any) -> nn.Module:
-    if cfg.text_embed_dim % 2:
+def _text_cnn(bb: Any, cfg: Any) -> nn.Module:
+    return TextCNN(text_vocab_size(bb), cfg.text_embed_dim, cfg.small_widths, cfg.small_dim, cfg.text_kernel)
+
+
+def _heads_divide(cfg: Any) -> None:
+    if cfg.text_embed_dim % cfg.text_heads:
         raise UserError(
-            f"levi.text_embed_dim must be even for the 2-head text-transformer, got {cfg.text_embed_dim}"
+            f"levi.text_heads ({cfg.text_heads}) must divide levi.text_embed_dim ({cfg.text_embed_dim}) "
+            "for the text-transformer; change either"
         )
-    return TextTransformer(text_vocab_size(bb), cfg.text_embed_dim, bb.max_length, cfg.small_dim)
 
 
-SMALL_MODELS.add(
-    "text-cnn",
-    SmallModel(
-        "text",
-        lambda bb, cfg: TextCNN(text_vocab_size(bb), cfg.text_embed_dim, cfg.small_widths, cfg.small_dim),
-    ),
-)
-SMALL_MODELS.add("text-transformer", SmallModel("text", _text_transformer))
+def _text_transformer(bb: Any, cfg: Any) -> nn.Module:
+    vocab = text_vocab_size(bb)
+    return TextTransformer(
+        vocab, cfg.text_embed_dim, bb.max_length, cfg.small_dim, cfg.text_layers, cfg.text_heads
+    )
+
+
+SMALL_MODELS.add("text-cnn", SmallModel("text", _text_cnn))
+SMALL_MODELS.add("text-transformer", SmallModel("text", _text_transformer, _heads_divide))

@@ -276,12 +276,15 @@ def test_same_seed_same_predictions_on_text(tmp_path, method):
         ("levi.text_model=text-rnn", "unknown LEVI small model 'text-rnn'"),
         ("levi.text_model=cnn", "levi.text_model 'cnn' reads image inputs"),
         ("features.augment.token_drop=1", "token_drop"),
+        ("levi.text_kernel=4", "levi.text_kernel must be odd"),
+        ("levi.text_model=text-transformer,levi.text_heads=3", "levi.text_heads (3) must divide"),
     ],
 )
 def test_bad_text_settings_are_one_line_and_write_nothing(tmp_path, capsys, setting, message):
     args = ["evaluate", "--model", "tinytext", "--task", str(_task(tmp_path, False)), "--method", "levi"]
     out = tmp_path / "out"
-    assert main([*args, "--set", "pretrained=false", "--set", setting, "--root", str(out)]) == 2
+    sets = [a for s in ["pretrained=false", *setting.split(",")] for a in ("--set", s)]
+    assert main([*args, *sets, "--root", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and "Traceback" not in err
     assert not list(out.rglob("*.json"))
