@@ -288,3 +288,11 @@ def test_bad_text_settings_are_one_line_and_write_nothing(tmp_path, capsys, sett
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and "Traceback" not in err
     assert not list(out.rglob("*.json"))
+
+
+def test_nmtune_fresh_text_views_reference_protocol(tmp_path):
+    """views=0 (the reference protocol): two fresh token-dropout views through the model every step."""
+    extra = ["pretrained=false", "nmtune.views=0", *LEARN["nmtune"]]
+    record = _evaluate(tmp_path, "tinytext", "nmtune", True, extra)
+    assert record["metrics"]["top1"] >= 80
+    assert record["method"]["config"]["features"]["augment"] == {"token_drop": 0.1}
