@@ -27,6 +27,10 @@ from nmlbench.errors import UserError
 C = TypeVar("C")
 
 RANGE = "nmlbench.range"  # dataclass field metadata key holding the field's `Range`
+# dataclass field metadata key: the one input modality ("image" or "text") a field applies to. Such a
+# field enters a record's method settings (and its result key) only for models of that modality, so a
+# text-only setting added later never changes the keys of image results (`to_dict(obj, modality)`).
+ONLY = "nmlbench.only"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,13 +78,23 @@ def bounded(
     gt: float | None = None,
     le: float | None = None,
     lt: float | None = None,
+    only: str | None = None,
 ) -> Any:
     """A dataclass field whose value (or each element, for tuples) must lie in the given range.
 
     Call it with no bound for a number that is deliberately unbounded (still finite), so the
     test that every numeric config field states a range can tell "forgotten" from "any value".
+    `only`: the input modality the field applies to (see `ONLY`).
     """
-    return dataclasses.field(default=default, metadata={RANGE: Range(ge=ge, gt=gt, le=le, lt=lt)})
+    meta: dict[str, Any] = {RANGE: Range(ge=ge, gt=gt, le=le, lt=lt)}
+    if only is not None:
+        meta[ONLY] = only
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def only_for(modality: str, default: Any) -> Any:
+    """A non-numeric dataclass field that applies to one input modality (see `ONLY`)."""
+    return dataclasses.field(default=default, metadata={ONLY: modality})
 
 
 PARSE = "nmlbench.parse"  # dataclass field metadata key: a parser applied to YAML/--set values first
@@ -341,14 +355,21 @@ def load_config(
     return from_mapping(cls, data, where)
 
 
-def to_dict(obj: Any) -> Any:
-    """A dataclass as plain YAML/JSON-able data (tuples become lists)."""
+def to_dict(obj: Any, modality: str | None = None) -> Any:
+    """A dataclass as plain YAML/JSON-able data (tuples become lists).
+
+    With `modality`, fields marked for another modality (`ONLY`) are left out, at every depth.
+    """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: to_dict(getattr(obj, f.name), modality)
+            for f in dataclasses.fields(obj)
+            if modality is None or f.metadata.get(ONLY, modality) == modality
+        }
     if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
+        return [to_dict(v, modality) for v in obj]
     if isinstance(obj, Mapping):
-        return {str(k): to_dict(v) for k, v in obj.items()}
+        return {str(k): to_dict(v, modality) for k, v in obj.items()}
     if isinstance(obj, Path):
         return str(obj)
     return obj

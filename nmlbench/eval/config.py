@@ -91,9 +91,17 @@ def method_config(cfg: EvalConfig, config_key: str) -> Any:
     return getattr(cfg, config_key)
 
 
-def method_config_dict(cfg: EvalConfig, config_key: str, consumes: str) -> dict[str, Any]:
-    """What a record stores as `method.config`: the method's section (+ features for feature tuners)."""
-    out = {config_key: to_dict(getattr(cfg, config_key)), "augment": to_dict(cfg.features.augment)}
+def method_config_dict(
+    cfg: EvalConfig, config_key: str, consumes: str, modality: str = "image"
+) -> dict[str, Any]:
+    """What a record stores as `method.config`: the method's section (+ features for feature tuners).
+
+    Only the settings that apply to the model's input `modality` enter it (and the result key hashed
+    from it): a text model's records hold the token dropout of its views, an image model's the crop
+    and flip of its augmentation, so a setting of one modality never moves the other's keys.
+    """
+    section = to_dict(getattr(cfg, config_key), modality)
+    out = {config_key: section, "augment": to_dict(cfg.features.augment, modality)}
     if consumes == "features":
-        out["features"] = to_dict(cfg.features)
+        out["features"] = to_dict(cfg.features, modality)
     return out

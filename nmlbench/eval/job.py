@@ -129,7 +129,9 @@ def fit_and_record(
     frozen = 0 if tuner.consumes == "images" else sum(p.numel() for p in data.backbone.encoder.parameters())
     method_block = {
         "name": method,
-        "config": method_config_dict(cfg, tuner.config_key, tuner.consumes),
+        "config": method_config_dict(
+            cfg, tuner.config_key, tuner.consumes, getattr(data.backbone, "modality", "image")
+        ),
         "trainable_params": fitted.trainable_params,
         "total_params": fitted.total_params + frozen,
     }

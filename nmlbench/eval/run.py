@@ -164,7 +164,7 @@ def run_job(job: Job) -> list[str]:
     model = model_label(job.model, cfg)
     for method in job.methods:
         tuner = TUNERS.get(method)(method_config(cfg, TUNERS.get(method).config_key))
-        key = config_key(cfg, tuner)
+        key = config_key(cfg, tuner, model_modality(job.model, cfg))
         for seed in job.seeds:
             paths = [
                 record_path(job.root, job.suite, make_run_id(model, method, t, seed, key))
@@ -204,8 +204,16 @@ def model_label(ref: str, cfg: EvalConfig) -> str:
     return f"{ident.name}-{ident.key[:8]}"
 
 
-def config_key(cfg: EvalConfig, tuner: Any) -> str:
-    return stable_key(method_config_dict(cfg, tuner.config_key, tuner.consumes))
+def model_modality(ref: str, cfg: EvalConfig) -> str:
+    """The inputs a model reads: text for transformers models (hf:NAME, tinytext, text checkpoints)."""
+    from nmlbench.models.textload import TEXT_LIBRARY
+
+    ident = model_identity(ref, cfg.pretrained, cfg.image_size, text=cfg.text)
+    return "text" if ident.block.get("library") == TEXT_LIBRARY else "image"
+
+
+def config_key(cfg: EvalConfig, tuner: Any, modality: str = "image") -> str:
+    return stable_key(method_config_dict(cfg, tuner.config_key, tuner.consumes, modality))
 
 
 def default_preset(suite: str) -> str:

@@ -32,7 +32,7 @@ from timm.data import DEFAULT_CROP_PCT
 from torch import nn
 from torchvision import transforms as T
 
-from nmlbench.config import bounded
+from nmlbench.config import bounded, only_for
 from nmlbench.errors import UserError
 from nmlbench.models import zoo
 from nmlbench.models.info import FIX, read_checkpoint_info, verified_weights_sha256
@@ -41,12 +41,18 @@ from nmlbench.models.refs import FIX_RANDOM, ModelIdentity, ModelRef, identity_o
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Train-time augmentation for tuning and cached views; None picks the library's reference value."""
+    """Train-time augmentation for tuning and cached views; None picks the library's reference value.
+
+    Each field applies to one input modality and enters the result keys of that modality's models only.
+    """
 
     # RandomResizedCrop lower scale: timm 0.8, CLIP 0.9 [ref]
-    scale_min: float | None = bounded(None, gt=0, le=1)
-    scale_max: float = bounded(1.0, gt=0, le=1)
-    hflip: bool | None = None  # timm: flip [ref]; CLIP: no flip [ref]
+    scale_min: float | None = bounded(None, gt=0, le=1, only="image")
+    scale_max: float = bounded(1.0, gt=0, le=1, only="image")
+    hflip: bool | None = only_for("image", None)  # timm: flip [ref]; CLIP: no flip [ref]
+    # text views [ours]: each non-special token becomes [MASK] (else [UNK]) with this probability,
+    # drawn independently per view, so NMTune's consistency term compares two corrupted copies
+    token_drop: float = bounded(0.1, ge=0, lt=1, only="text")
 
     def __post_init__(self) -> None:
         if self.scale_min is not None and not 0.0 < self.scale_min <= self.scale_max <= 1.0:
@@ -101,6 +107,8 @@ class Backbone:
             image_size, noise, ...) with checkpoint_sha256 = the loaded weights' hash.
         calls: number of batches run through `features` (tests count extraction with it).
     """
+
+    modality = "image"  # what its transforms read (TextBackbone: "text")
 
     def __init__(
         self, model: nn.Module, *, library: str, arch: str, name: str, ref: str, meta: dict[str, Any]

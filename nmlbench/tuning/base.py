@@ -77,7 +77,7 @@ class ImageData:
     """What an images-consuming tuner gets: the frozen backbone and the raw task splits."""
 
     backbone: Any  # nmlbench.models.Backbone
-    train: Any  # task split: split[i] -> (PIL image, label), .labels
+    train: Any  # task split: split[i] -> (PIL image or text, label), .labels
     val: Any
     num_classes: int
     train_transform: Any = None  # augmentation for training batches (None: the backbone's default)

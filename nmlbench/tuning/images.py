@@ -1,4 +1,5 @@
-"""Shared parts of the image-consuming tuners: batches through transforms, evaluation, peft LoRA."""
+"""Shared parts of the tuners that consume raw samples (images, or texts for text models): batches
+through the backbone's transforms, evaluation, peft LoRA."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ class EvalImages:
         self.labels = torch.as_tensor(np.asarray(split.labels), dtype=torch.long)
         self._tensor: torch.Tensor | None = None
         first = transform(split[0][0]) if len(self.labels) else torch.zeros(3, 1, 1)
-        if first.numel() * 4 * len(self.labels) <= _MATERIALISE_BYTES:
+        if first.numel() * first.element_size() * len(self.labels) <= _MATERIALISE_BYTES:
             self._tensor = torch.stack([transform(split[i][0]) for i in range(len(self.labels))])
 
     @classmethod
@@ -111,7 +112,8 @@ def merged_lora(module: nn.Module) -> Iterator[nn.Module]:
 
 
 def lora_targets(encoder: PooledEncoder, pattern: str) -> str | list[str]:
-    """METHODS.md targets: timm ViT MLPs, open_clip MLPs, else a CNN's 1x1/3x3 convolutions [ours].
+    """METHODS.md targets: timm ViT MLPs, open_clip MLPs, else a CNN's 1x1/3x3 convolutions [ours];
+    transformers text models: every projection of the attention and MLP sublayers [ours].
 
     Args:
         pattern: "auto" or a regex matched against full module names (e.g. `.*\\.attn\\.qkv`).
@@ -119,6 +121,8 @@ def lora_targets(encoder: PooledEncoder, pattern: str) -> str | list[str]:
     names = [n for n, _ in encoder.named_modules()]
     if pattern != "auto":
         chosen = [n for n in names if re.fullmatch(pattern, n)]
+    elif encoder.library == "transformers":
+        chosen = block_projections(encoder)
     elif any(re.fullmatch(r".*\.mlp\.fc\d", n) for n in names):
         chosen = [n for n in names if re.fullmatch(r".*\.mlp\.fc\d", n)]
     elif any(re.fullmatch(r".*\.mlp\.c_fc|.*\.mlp\.c_proj", n) for n in names):
@@ -132,15 +136,51 @@ def lora_targets(encoder: PooledEncoder, pattern: str) -> str | list[str]:
     if not chosen:
         raise UserError(
             f"no LoRA target modules in this {encoder.library} model (pattern {pattern!r}); "
-            "set e.g. --set lora.targets='.*\\.qkv' to name its Linear/Conv2d layers"
+            "set e.g. --set <method>.lora_targets='.*\\.qkv' to name its Linear/Conv2d layers"
         )
     return chosen
+
+
+def block_projections(encoder: nn.Module) -> list[str]:
+    """The Linear (and GPT-2 Conv1D) layers inside a transformers model's numbered blocks.
+
+    These are the attention projections (BERT `query|key|value` and `attention.output.dense`, GPT-2
+    `attn.c_attn|attn.c_proj`, Llama `q_proj|k_proj|v_proj|o_proj`) and the MLP's (BERT
+    `intermediate.dense|output.dense`, GPT-2 `mlp.c_fc|mlp.c_proj`): the text analogue [ours] of the
+    reference's ViT MLP targets, widened to attention as the usual LoRA set-up for language models
+    does. Embeddings, poolers and heads lie outside the blocks and are not adapted. The MLP layers
+    alone (the reference's choice for ViTs) are `--set <method>.lora_targets=REGEX`, e.g. BERT
+    `.*layer\\.\\d+\\.(intermediate|output)\\.dense`, GPT-2 `.*\\.mlp\\.c_(fc|proj)`.
+    """
+    from transformers.pytorch_utils import Conv1D
+
+    block = re.compile(r".*\.\d+\..*")  # under a ModuleList of blocks: `layer.3.`, `h.0.`, `layers.7.`
+    return [
+        n for n, m in encoder.named_modules() if isinstance(m, (nn.Linear, Conv1D)) and block.fullmatch(n)
+    ]
+
+
+def _conv1d_targets(encoder: nn.Module, targets: str | list[str]) -> bool:
+    """Whether the chosen layers are transformers Conv1D (GPT-2), whose weight is (in, out)."""
+    from transformers.pytorch_utils import Conv1D
+
+    names = set(targets) if isinstance(targets, list) else set()
+    return any(isinstance(m, Conv1D) for n, m in encoder.named_modules() if n in names)
 
 
 def add_lora(encoder: PooledEncoder, rank: int, alpha: float, dropout: float, pattern: str) -> PooledEncoder:
     """Inject peft LoRA adapters; afterwards only the adapters require gradients."""
     targets = lora_targets(encoder, pattern)
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets)
+    # Conv1D stores its weight transposed (in, out): peft must know, or it warns and flips the flag
+    # inside the config itself (as it also does, per layer, for a regex that mixes both kinds)
+    fan_in_fan_out = encoder.library == "transformers" and _conv1d_targets(encoder, targets)
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=targets,
+        fan_in_fan_out=fan_in_fan_out,
+    )
     try:
         encoder = inject_adapter_in_model(config, encoder)
     except (ValueError, TypeError) as e:

@@ -1,8 +1,9 @@
 """`levi` and `levi-lora`: our reading of LEVI (Roh et al., ICML 2024; no public code).
 
-A frozen pre-trained model is tapped at several depths; a small CNN trained from scratch embeds the
-same image; per tap an adapting layer maps [tap feature ; small-model embedding] to logits; the
-prediction is the mean of the per-tap logits. Loss: mean per-tap CE + CE of the mean. Trained: the
+A frozen pre-trained model is tapped at several depths; a small model trained from scratch embeds
+the same input (a CNN for images, `levi.text_model` for texts: nmlbench/tuning/small.py); per tap
+an adapting layer maps [tap feature ; small-model embedding] to logits; the prediction is the mean
+of the per-tap logits. Loss: mean per-tap CE + CE of the mean. Trained: the
 small model and the adapters (plus LoRA adapters in `levi-lora`). Every choice is a config field.
 """
 
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nmlbench.config import bounded
+from nmlbench.config import bounded, only_for
 from nmlbench.tuning.base import TUNERS, Fitted, ImageData, Tuner, count_params, top1
 from nmlbench.tuning.images import (
     EvalImages,
@@ -25,6 +26,7 @@ from nmlbench.tuning.images import (
     merged_lora,
 )
 from nmlbench.tuning.loop import Schedule, SelectionName, check_selection, param_groups, run_training
+from nmlbench.tuning.small import small_cnn, small_model_for, small_model_name
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,14 @@ class LEVIConfig:
     rank: int = bounded(8, ge=1)
     alpha: float = bounded(8.0, gt=0)
     lora_targets: str = "auto"
+    # text models: the small model trained from scratch over the same token ids (SMALL_MODELS) and its
+    # token embedding width [ours]; `text-cnn` has one Conv1d(text_kernel) stage per small_widths entry,
+    # `text-transformer` text_layers encoder layers of text_heads heads
+    text_model: str = only_for("text", "text-cnn")
+    text_embed_dim: int = bounded(64, ge=1, only="text")
+    text_kernel: int = bounded(3, ge=1, only="text")  # odd: the stages keep the sentence's length
+    text_layers: int = bounded(2, ge=1, only="text")
+    text_heads: int = bounded(2, ge=1, only="text")  # text-transformer: must divide text_embed_dim
 
     def __post_init__(self) -> None:
         if not self.tap_fractions or not all(0 < f <= 1 for f in self.tap_fractions):
@@ -53,6 +63,10 @@ class LEVIConfig:
         if self.epochs < 1 or self.batch_size < 2 or not self.small_widths:
             raise ValueError("need epochs >= 1, batch_size >= 2 and at least one small_widths entry")
         check_selection(self.selection)
+        if self.text_kernel % 2 == 0:
+            raise ValueError(
+                f"levi.text_kernel must be odd (same-length convolutions), got {self.text_kernel}"
+            )
 
 
 @dataclass(frozen=True)
@@ -60,26 +74,15 @@ class LEVILoRAConfig(LEVIConfig):
     lora: bool = True
 
 
-def small_cnn(widths: tuple[int, ...], out_dim: int) -> nn.Sequential:
-    """Conv3x3(stride 2)-BN-ReLU stages, global average pool, linear embedding."""
-    layers: list[nn.Module] = []
-    prev = 3
-    for w in widths:
-        layers += [
-            nn.Conv2d(prev, w, 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(w),
-            nn.ReLU(inplace=True),
-        ]
-        prev = w
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(prev, out_dim))
-
-
 class LEVIHead(nn.Module):
     """Small model + one adapting layer per tap; `forward` returns per-tap logits (T, B, C)."""
 
-    def __init__(self, tap_dims: list[int], num_classes: int, cfg: LEVIConfig) -> None:
+    def __init__(
+        self, tap_dims: list[int], num_classes: int, cfg: LEVIConfig, small: nn.Module | None = None
+    ) -> None:
         super().__init__()
-        self.small = small_cnn(cfg.small_widths, cfg.small_dim)
+        # the small model, (B, ...) -> (B, small_dim); default: the image CNN
+        self.small = small_cnn(cfg.small_widths, cfg.small_dim) if small is None else small
         self.adapters = nn.ModuleList(
             nn.Sequential(
                 nn.LayerNorm(d + cfg.small_dim),
@@ -112,6 +115,7 @@ class LEVI(Tuner):
 
     def check_backbone(self, backbone: object) -> None:
         backbone.tap_indices(self.cfg.tap_fractions)  # raises when the model has no tap points
+        small_model_name(backbone, self.cfg)  # a text_model that exists and reads this modality
         if self.cfg.lora:
             lora_targets(backbone.encoder, self.cfg.lora_targets)
 
@@ -126,9 +130,8 @@ class LEVI(Tuner):
             add_lora(encoder, cfg.rank, cfg.alpha, 0.0, cfg.lora_targets) if cfg.lora else freeze(encoder)
         )
         with torch.no_grad():
-            probe = torch.zeros(2, 3, bb.image_size, bb.image_size, device=data.device)
-            dims = [t.shape[1] for t in encoder.eval().taps(probe, indices)]
-        head = LEVIHead(dims, data.num_classes, cfg).to(data.device)
+            dims = [t.shape[1] for t in encoder.eval().taps(_probe(bb).to(data.device), indices)]
+        head = LEVIHead(dims, data.num_classes, cfg, small_model_for(bb, cfg)).to(data.device)
         batches = ImageBatches(data.train, data.train_transform or bb.train_transform(), data.device)
         val = EvalImages.of(data.val, bb.eval_transform(), device=data.device)
 
@@ -166,6 +169,12 @@ class LEVI(Tuner):
 
         self.tap_indices = indices  # what was tapped, for tests and the record
         return Fitted(predict, trainable, total, selection)
+
+
+def _probe(bb: object) -> torch.Tensor:
+    """Two inputs of the backbone's kind, for the taps' widths (text models make their own)."""
+    make = getattr(bb, "probe_input", None)
+    return make(2) if make is not None else torch.zeros(2, 3, bb.image_size, bb.image_size)
 
 
 @TUNERS.register("levi-lora")
