@@ -36,7 +36,7 @@ class Split:
     def __init__(self, labels: np.ndarray, classes: Sequence[str], ids: np.ndarray,
                  get_image: Callable[[int], Image.Image] | None = None, images: np.ndarray | None = None,
                  class_subset: np.ndarray | None = None, texts: Sequence[Text] | None = None) -> None:
-        self.labels = np.asarray(labels, dtype=np.int64)
+        self.labels = np.array(labels, dtype=np.int64)  # a copy: readers may hand out read-only arrays
         self.classes = [str(c) for c in classes]
         self.ids = np.asarray(ids).astype(str)
         self.images = images
