@@ -26,18 +26,22 @@ def test_text_study_end_to_end(tmp_path: Path) -> None:
     assert {r["model"]["noise"]["rate"] for r in recs} == {0.0, 0.3}
     noisy = [r for r in recs if r["model"]["noise"]["rate"] > 0]
     assert all(r["model"]["manifest_sha256"] and r["model"]["data"] == "mini-text" for r in noisy)
-    assert "ΔOOD @30%" in table and "mini-text-topics" in table
+    assert "ΔOOD @30%" in table and "suite mini-text" in table
     # the checkpoints are text checkpoints evaluate can load by folder, like image ones
     ckpt = Path(recs[0]["model"]["ref"])
     assert json.loads((ckpt / "checkpoint.json").read_text())["library"] == "transformers"
 
 
 def test_run_modality_text_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """--modality text picks the text preset, suite and the three feature methods; a bad pairing is one line."""
+    """--modality text picks the text preset, suite and the three feature methods."""
     from nmlbench.study import cli as study_cli
 
     seen = {}
-    monkeypatch.setattr(study_cli, "run_study", lambda opts: (seen.setdefault("opts", opts), ([], "table"))[1])
+    def fake(opts):
+        seen["opts"] = opts
+        return [], "table"
+
+    monkeypatch.setattr(study_cli, "run_study", fake)
     assert main(["run", "--modality", "text", "--root", str(tmp_path)]) == 0
     opts = seen["opts"]
     assert (opts.preset, opts.suite, opts.methods) == ("mini-text", "mini-text", ("lp", "mlp", "nmtune"))
