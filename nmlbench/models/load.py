@@ -266,6 +266,10 @@ def load_backbone(
         from nmlbench.models.textload import load_text_backbone
 
         return load_text_backbone(mref, ident, _text_options(ident))
+    if mref.library == "open_clip-text":
+        from nmlbench.models.cliptext import load_clip_text_backbone
+
+        return load_clip_text_backbone(mref, ident, _text_options(ident))
     if mref.library == "open_clip":
         return _load_open_clip(mref, ident)
     return _load_timm(mref, ident)

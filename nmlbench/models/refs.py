@@ -40,6 +40,7 @@ from nmlbench.models import zoo
 
 HUB = "hf-hub:"
 TEXT_PREFIX = "hf:"  # a transformers AutoModel (text encoders and decoders)
+CLIP_TEXT_PREFIX = "open_clip-text:"  # an open_clip model's text tower
 FIX_RANDOM = "--set pretrained=false"
 
 
@@ -106,6 +107,10 @@ def parse_ref(ref: str | Path) -> ModelRef:
         if not name:
             raise UserError("model 'hf:' names no model; write hf:NAME, e.g. hf:bert-base-uncased")
         return ModelRef(text, "transformers", name)
+    if text.startswith(CLIP_TEXT_PREFIX):  # an open_clip model's text tower
+        ref = _open_clip_ref(text, text.removeprefix(CLIP_TEXT_PREFIX))
+        ctx = int((open_clip.get_model_config(ref.arch) or {}).get("text_cfg", {}).get("context_length", 77))
+        return ModelRef(text, "open_clip-text", ref.arch, tag=ref.tag, native_size=ctx)
     if text.startswith("timm:"):
         return _timm_ref(text, text.removeprefix("timm:"))
     if text.startswith("open_clip:"):
@@ -324,7 +329,17 @@ def identity_of(
     if image_size is not None and image_size < 1:
         raise UserError(f"image_size must be a positive number of pixels, got {image_size}")
     pooling = None
-    if mref.library == "transformers":
+    if mref.library == "open_clip-text":
+        asked = getattr(text, "max_length", None)
+        if image_size is not None or (asked is not None and asked != mref.native_size):
+            raise UserError(
+                f"{mref.ref!r} reads {mref.native_size} tokens (its context length), fixed by its position "
+                "embeddings; drop image_size / text.max_length"
+            )
+        if getattr(text, "pooling", "auto") not in ("auto", None):
+            raise UserError(f"{mref.ref!r} pools its end-of-text token (open_clip's own); drop text.pooling")
+        image_size, pooling = mref.native_size, "eot"
+    elif mref.library == "transformers":
         if image_size is not None:
             raise UserError(
                 f"image_size applies to image models, not the text model {mref.ref!r}; "
@@ -341,6 +356,8 @@ def identity_of(
         name = mref.alias
     elif mref.library == "transformers":
         name = mref.ref
+    elif mref.library == "open_clip-text":
+        name = f"{CLIP_TEXT_PREFIX}{mref.arch}" + (f"/{tag}" if tag else "")
     else:
         sep = "." if mref.library == "timm" else "/"
         name = f"{mref.library}:{mref.arch}" + (f"{sep}{tag}" if tag else "")

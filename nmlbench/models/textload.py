@@ -41,15 +41,29 @@ class TextBackbone:
     modality = "text"
 
     def __init__(
-        self, model: Any, tokenizer: Any, opts: TextOptions, *, arch: str, name: str, ref: str, meta: dict
+        self,
+        model: Any,
+        tokenizer: Any,
+        opts: TextOptions,
+        *,
+        arch: str,
+        name: str,
+        ref: str,
+        meta: dict,
+        encoder: Any = None,
+        library: str = TEXT_LIBRARY,
     ) -> None:
-        pooling = resolve_pooling(opts.pooling, model.config, tokenizer)
-        self.encoder = TextEncoder(model, pooling).eval()
-        self.encoder.library = TEXT_LIBRARY
+        """`encoder` (with its `pooling`) replaces the transformers TextEncoder for other families."""
+        if encoder is None:
+            pooling = resolve_pooling(opts.pooling, model.config, tokenizer)
+            encoder = TextEncoder(model, pooling)
+        pooling = encoder.pooling
+        self.encoder = encoder.eval()
+        self.encoder.library = library
         for p in self.encoder.parameters():
             p.requires_grad_(False)
         self.tokenizer, self.max_length, self.pooling = tokenizer, opts.max_length, pooling
-        self.library, self.arch, self.name, self.ref = TEXT_LIBRARY, arch, name, ref
+        self.library, self.arch, self.name, self.ref = library, arch, name, ref
         self.image_size = opts.max_length  # the input size slot of records: tokens per sample
         ident = f"{meta['digest']}:{opts.max_length}:{pooling}"
         self.key: str = hashlib.sha256(ident.encode()).hexdigest()[:16]
@@ -79,13 +93,15 @@ class TextBackbone:
             p.requires_grad_(True)
         return enc
 
-    def eval_transform(self) -> Tokenize:
-        return Tokenize(self.tokenizer, self.max_length, f"{self.name}:{self.pooling}")
-
-    def train_transform(self, aug: Any = None) -> Tokenize:
-        drop = getattr(aug, "token_drop", None)
-        drop = DEFAULT_DROP if drop is None else drop
+    def tokenize(self, drop: float = 0.0) -> Any:
         return Tokenize(self.tokenizer, self.max_length, f"{self.name}:{self.pooling}", drop)
+
+    def eval_transform(self) -> Any:
+        return self.tokenize()
+
+    def train_transform(self, aug: Any = None) -> Any:
+        drop = getattr(aug, "token_drop", None)
+        return self.tokenize(DEFAULT_DROP if drop is None else drop)
 
     def probe_input(self, n: int = 2) -> torch.Tensor:
         """A batch of `n` token tensors, for shape probes (LEVI's tap widths)."""

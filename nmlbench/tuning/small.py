@@ -132,7 +132,10 @@ class TextTransformer(nn.Module):
 
 def text_vocab_size(backbone: Any) -> int:
     """Token ids the backbone's tokenizer can produce: its model's vocabulary and any added tokens."""
-    return max(len(backbone.tokenizer), int(backbone.encoder.model.config.vocab_size))
+    model = backbone.encoder.model
+    if not hasattr(model, "config"):  # an open_clip text tower: its token embedding's rows
+        return int(model.token_embedding.num_embeddings)
+    return max(len(backbone.tokenizer), int(model.config.vocab_size))
 
 
 def _text_cnn(bb: Any, cfg: Any) -> nn.Module:

@@ -98,3 +98,23 @@ def test_unknown_hf_model_is_one_line(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(UserError, match="cannot load the weights of transformers model 'no-such/model'"):
         load_backbone("hf:no-such/model")
+
+
+def test_open_clip_text_tower():
+    """`open_clip-text:NAME`: the tower's own BPE tokenizer and end-of-text pooling, another identity
+    than the image tower's, no image tower left to tune."""
+    ref = "open_clip-text:nmlbench-tinyclip"
+    bb = load_backbone(ref, pretrained=False)
+    assert bb.library == "open_clip-text" and bb.pooling == "eot" and bb.max_length == 16
+    one, pair = bb.eval_transform()("a cat"), bb.eval_transform()(("a cat", "on a mat"))
+    assert pair[1].sum() > one[1].sum() and one[0, 0] == 49406  # start token; the pair is one text
+    assert bb.features(torch.stack([one, pair])).shape == (2, 64)
+    torch.manual_seed(0)
+    view = bb.train_transform()(" ".join(["cat"] * 12))
+    n = int(view[1].sum())
+    assert view[0, 0] == 49406 and view[0, n - 1] == 49407 and (view[0, 1 : n - 1] == 0).any()
+    assert not any(name.startswith("model.visual.") for name, _ in bb.encoder.named_parameters())
+    image = model_identity("open_clip:nmlbench-tinyclip", pretrained=False)
+    assert model_identity(ref, pretrained=False).key != image.key
+    with pytest.raises(UserError, match="reads 16 tokens"):
+        model_identity(ref, pretrained=False, text=TextOptions(max_length=32))
