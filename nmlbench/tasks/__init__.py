@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from nmlbench.tasks import readers_local as _readers_local  # noqa: F401  (registers mini/npz/image_folder)
+from nmlbench.tasks import readers_minitext as _readers_minitext  # noqa: F401  (registers mini_text)
 from nmlbench.tasks import readers_remote as _readers_remote  # noqa: F401  (registers torchvision/hf)
 from nmlbench.tasks.spec import SPLIT_NAMES as SPLIT_NAMES
 from nmlbench.tasks.spec import Suite as Suite
