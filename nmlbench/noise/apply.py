@@ -33,7 +33,7 @@ from nmlbench.noise.manifest import (
     summarize,
     write_parquet,
 )
-from nmlbench.noise.sources import SourceSpec, fingerprint, read_source
+from nmlbench.noise.sources import BUILTIN, SourceSpec, fingerprint, read_source
 from nmlbench.paths import output_root, shipped_dir
 from nmlbench.rates import parse_rate, rate_tag
 from nmlbench.readers.base import describe
@@ -224,7 +224,7 @@ def ensure_manifest(
     """Create or reuse the manifest for (dataset, kind, rate, seed): what `nmlbench pretrain --noise` calls.
 
     Args:
-        dataset: "mini" (the built-in benchmark) or a `SourceSpec`.
+        dataset: "mini" or "mini-text" (the built-in benchmarks) or a `SourceSpec`.
         kind: "sym", "asym", "caption" or a full kind name; `variant=` picks the asym/caption variant
             ("pairflip", "group", "confusion", "subset"; "derangement", "pair_swap").
         rate: a fraction or a rate string ("10%").
@@ -234,13 +234,13 @@ def ensure_manifest(
     """
     full = resolve_kind(kind, params.pop("variant", None))
     if isinstance(dataset, str):
-        if dataset != "mini":
-            close = difflib.get_close_matches(dataset, ["mini"], n=1, cutoff=0.5)
-            hint = "did you mean 'mini'? " if close else ""
+        if dataset not in BUILTIN:
+            close = difflib.get_close_matches(dataset, BUILTIN, n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             raise UserError(
-                f"unknown dataset {dataset!r}; {hint}known: mini (for your own data pass a "
+                f"unknown dataset {dataset!r}; {hint}known: {', '.join(BUILTIN)} (for your own data pass a "
                 "SourceSpec, or use `nmlbench noise --imagefolder/--labels/--wds/--captions/--hf`)"
             )
-        dataset = SourceSpec(type="mini", path=str(data_root or ""))
+        dataset = SourceSpec(type=dataset, path=str(data_root or ""))
     cfg = NoiseConfig(kind=full, rate=parse_rate(rate), seed=seed, params=params)
     return apply_noise(dataset, cfg, root=root)

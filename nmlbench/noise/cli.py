@@ -21,6 +21,7 @@ from nmlbench.rates import parse_rate
 
 EPILOG = """examples:
   nmlbench noise --dataset mini --type sym --rate 10%
+  nmlbench noise --dataset mini-text --type sym --rate 30%   # the mini text benchmark's corpus
   nmlbench noise --imagefolder /data/imagenet/train --type asym --asym group \\
       --groups wnid_groups.yaml --rate 20%
   nmlbench noise --labels train.csv --id-column path --label-column y --type sym --rate 0.05 --seed 1
@@ -39,13 +40,13 @@ SOURCE_FLAGS = {
     "captions": "captions",
     "hf": "hf",
 }
-KNOWN_DATASETS = ["mini"]
+KNOWN_DATASETS = ["mini", "mini-text"]  # built-in datasets; each is also the name of its source type
 LABEL_FILES = (".csv", ".tsv", ".parquet", ".jsonl")  # what --export-labels can write
 
 
 def _add_source_args(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("source (one of)").add_mutually_exclusive_group(required=False)
-    src.add_argument("--dataset", metavar="NAME", help="a built-in dataset: mini")
+    src.add_argument("--dataset", metavar="NAME", help="a built-in dataset: mini or mini-text")
     src.add_argument("--imagefolder", metavar="DIR", help="ImageNet-layout tree DIR/<class>/<image>")
     src.add_argument("--npz", metavar="FILE", help="numpy archive with labels (and images, ids, classes)")
     src.add_argument("--labels", metavar="FILE", help="label table (.csv/.tsv/.parquet/.jsonl)")
@@ -165,7 +166,7 @@ def source_from_args(args: argparse.Namespace):
             "(for your own data use --imagefolder, --npz, --labels, --wds, --captions or --hf)"
         )
     return SourceSpec(
-        type=SOURCE_FLAGS[flag],
+        type=value if flag == "dataset" else SOURCE_FLAGS[flag],
         path=args.data_root if flag == "dataset" else value,
         name=args.name,
         id_column=args.id_column,
@@ -250,7 +251,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     if spec is None:
         raise UserError(
-            "name the data: --dataset mini, --imagefolder, --npz, --labels, --wds, --captions or --hf"
+            "name the data: --dataset mini|mini-text, --imagefolder, --npz, --labels, --wds, "
+            "--captions or --hf"
         )
     check_outputs(args, spec, cfg)
     path = apply_noise(spec, cfg, out=args.out, overwrite=args.overwrite)
