@@ -2,6 +2,7 @@
 
     nmlbench mini build                 # generate (or reuse) the cache, print sizes and time
     nmlbench mini show --out grid.png   # a preview sheet: upstream + every mini task
+    nmlbench mini text                  # sample sentences of the mini text benchmark (nmlbench.minitext)
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ EPILOG = """examples:
   nmlbench mini build                      # generate once, cached under $NMLBENCH_DATA/mini-v1/seed0
   nmlbench mini show --out mini-grid.png   # preview sheet of upstream and all 18 tasks
   nmlbench mini info                       # version, cache folder, sizes, tasks
+  nmlbench mini text --per-task 2          # the text benchmark: upstream and every mini-text task
 """
 
 
@@ -24,7 +26,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                    description=__doc__, epilog=EPILOG)
     sub = parser.add_subparsers(dest="mini_cmd", metavar="COMMAND", required=True)
     for name, text in (("build", "generate (or reuse) the cached mini benchmark"),
-                       ("show", "write a PNG preview grid"), ("info", "print version, cache and tasks")):
+                       ("show", "write a PNG preview grid"), ("info", "print version, cache and tasks"),
+                       ("text", "print sample sentences of the mini text benchmark")):
         p = sub.add_parser(name, help=text, description=text, epilog=EPILOG)
         p.add_argument("--data-root", default=None, help="dataset root (default $NMLBENCH_DATA)")
         p.add_argument("--seed", type=cliargs.seed("--seed"), default=0, help="generation seed (default 0)")
@@ -36,6 +39,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                            default=12, help="images per row")
         if name == "info":
             p.add_argument("--json", action="store_true", help="print JSON instead of text")
+        if name == "text":
+            p.add_argument("--split", default="test", choices=("train", "val", "test"),
+                           help="which split of each ID task to show (OOD tasks: test)")
+            p.add_argument("--per-task", type=cliargs.integer("--per-task", ge=1), default=3,
+                           help="sentences per task")
     parser.set_defaults(func=run)
 
 
@@ -107,5 +115,25 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _text(args: argparse.Namespace) -> int:
+    from nmlbench.minitext import MINI_TEXT_VERSION, load_upstream
+    from nmlbench.tasks import get_suite, get_task, load_split
+
+    up = load_upstream(seed=args.seed)
+    print(f"mini text benchmark v{MINI_TEXT_VERSION} (seed {args.seed}), drawn in memory; "
+          f"upstream: {len(up)} sentences, {len(up.classes)} classes")
+    for i in range(args.per_task):
+        print(f"  [{up.classes[up.labels[i]]}] {up.texts[i]}")
+    for name in get_suite("mini-text").tasks:
+        spec = get_task(name)
+        split = load_split(spec, args.split if spec.domain == "id" else "test")  # the task's own seed
+        print(f"{name} ({spec.domain}, {len(split.classes)} classes, {len(split)} {split.modality} samples)")
+        for i in range(min(args.per_task, len(split))):
+            text, label = split[i]
+            shown = text if isinstance(text, str) else " || ".join(text)
+            print(f"  [{split.classes[label]}] {shown}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    return {"build": _build, "show": _show, "info": _info}[args.mini_cmd](args)
+    return {"build": _build, "show": _show, "info": _info, "text": _text}[args.mini_cmd](args)
