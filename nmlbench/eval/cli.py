@@ -17,8 +17,10 @@ EPILOG = """examples:
   nmlbench evaluate --model resnet50,open_clip:ViT-B-16:openai --method all --suite paper --download
   nmlbench evaluate --model tinyresnet --method nmtune --task mini-objects --seeds 0,1 --set pretrained=false
   nmlbench evaluate --model nmlbench-out/ckpt/MY_CKPT --method lp --suite path/to/my-suite.yaml
+  nmlbench evaluate --model nmlbench-out/ckpt/tinyresnet.mini_sym10_s0 --method det-frozen,det-ft --suite mini-dense
 Re-running the same command skips finished cells (records under $NMLBENCH_ROOT/results/<suite>/).
-Presets: `mini` (default for --suite mini) and `reference` (the reference code's settings)."""
+Presets: `mini`, `mini-text`, `mini-dense` (defaults for those suites) and `reference` (the reference
+code's settings; for det-* the standard Mask R-CNN 1x schedule, docs/dense.md)."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser(
         "evaluate",
-        help="tune LP/MLP/NMTune/LoRA/FT/LEVI on tasks and record results",
+        help="tune LP/MLP/NMTune/LoRA/FT/LEVI (detectors on dense tasks) and record results",
         description=__doc__,
         epilog=EPILOG,
     )
@@ -36,7 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--method",
         default="all",
-        help="METHOD[,METHOD...] or 'all' (lp, mlp, nmtune, nmtune-lora, lora, ft, levi, levi-lora)",
+        help="METHOD[,METHOD...] or 'all' (lp, mlp, nmtune, nmtune-lora, lora, ft, levi, levi-lora; "
+        "dense tasks: det-frozen, det-ft)",
     )
     p.add_argument(
         "--suite", default=None, help="mini | paper | imagenet-shifts | ... or a suite YAML path (or --task)"
@@ -45,7 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--seeds", type=cliargs.seeds("--seeds"), default="0", help="comma-separated tuning seeds (default 0)"
     )
-    p.add_argument("--preset", default=None, help="tuner preset: mini | reference (default: by suite)")
+    p.add_argument(
+        "--preset", default=None, help="tuner preset: mini | mini-text | mini-dense | reference (default: by suite)"
+    )
     p.add_argument("--config", default=None, help="YAML file with EvalConfig sections (lp:, nmtune:, ...)")
     p.add_argument(
         "--set",

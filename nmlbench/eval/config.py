@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from nmlbench.config import bounded, load_config, to_dict
+from nmlbench.dense.recipe import DetFrozenConfig, DetFTConfig
 from nmlbench.errors import UserError
 from nmlbench.features.extract import FeatureConfig
 from nmlbench.launch import SlurmConfig
@@ -58,6 +59,9 @@ class EvalConfig:
     ft: FTConfig = field(default_factory=FTConfig)
     levi: LEVIConfig = field(default_factory=LEVIConfig)
     levi_lora: LEVILoRAConfig = field(default_factory=LEVILoRAConfig)
+    # dense tasks (docs/dense.md): Faster/Mask R-CNN recipes, frozen backbone or fine-tuned
+    det_frozen: DetFrozenConfig = field(default_factory=DetFrozenConfig)
+    det_ft: DetFTConfig = field(default_factory=DetFTConfig)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)  # resources per job for --launcher slurm
 
 
@@ -101,6 +105,8 @@ def method_config_dict(
     and flip of its augmentation, so a setting of one modality never moves the other's keys.
     """
     section = to_dict(getattr(cfg, config_key), modality)
+    if consumes == "dense":  # detectors have their own augmentation (flip) in their section
+        return {config_key: section}
     out = {config_key: section, "augment": to_dict(cfg.features.augment, modality)}
     if consumes == "features":
         out["features"] = to_dict(cfg.features, modality)

@@ -77,6 +77,11 @@ def load_task_data(job: Any, api: Any) -> tuple[Any, Any, Any, list[tuple[Any, A
     """(train spec, train split, val split, [(reported spec, its test split)]), labels checked."""
     opts = job.options
     train_spec = api.get_task(job.train_task)
+    if train_spec.dense:  # COCO splits: train + reported tests, no val (nmlbench/dense/job.py)
+        from nmlbench.dense.job import load_dense_task_data
+
+        spec, train, report = load_dense_task_data(job, api)
+        return spec, train, None, report
 
     def load(spec: Any, split: str) -> Any:
         data = api.load_split(spec, split, data_root=opts.data_root, download=opts.download)
@@ -96,10 +101,16 @@ def load_task_data(job: Any, api: Any) -> tuple[Any, Any, Any, list[tuple[Any, A
     return train_spec, train, val, report
 
 
-def open_task_data(job: Any, backbone: Any, cfg: EvalConfig) -> TaskData:
+def open_task_data(job: Any, backbone: Any, cfg: EvalConfig) -> Any:
+    """TaskData, or DenseTaskData for a detection / instance segmentation train task."""
     from nmlbench.eval.run import tasks_api
 
-    return TaskData(job, backbone, cfg, tasks_api())
+    api = tasks_api()
+    if api.get_task(job.train_task).dense:
+        from nmlbench.dense.job import DenseTaskData
+
+        return DenseTaskData(job, backbone, api)
+    return TaskData(job, backbone, cfg, api)
 
 
 def route(tuner: Tuner, data: TaskData | None, have_images: bool = True) -> FeatureData | ImageData:

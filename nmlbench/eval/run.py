@@ -31,7 +31,7 @@ from nmlbench.eval.job import fit_and_record, open_task_data
 from nmlbench.io import check_output, write_text
 from nmlbench.models import check_models, load_backbone, model_identity
 from nmlbench.results.io import is_complete, make_run_id, record_path, safe_name
-from nmlbench.tuning import TUNERS
+from nmlbench.tuning import ALL_METHODS, DENSE_METHODS, TUNERS
 
 # The last loaded backbone: consecutive jobs of one model (one per ID task) reuse it in-process.
 _LOADED: dict[tuple[str, bool, str, int], Any] = {}
@@ -117,11 +117,35 @@ def plan_jobs(
         groups.setdefault(train, []).append(spec.ref)
     # results folder: a built-in suite's name, a user suite's name + short key, or 'custom'
     label = "custom" if s is None else getattr(s, "label", s.name)
+    for train in groups:
+        check_method_kinds(methods, api.get_task(train))
     return [
         Job(m, train, tuple(refs), tuple(methods), tuple(seeds), label, root, options)
         for m in models
         for train, refs in groups.items()
     ]
+
+
+def check_method_kinds(methods: list[str], train_spec: Any) -> None:
+    """Dense methods (det-*) train detectors on detection/segmentation tasks; the others classify."""
+    for m in methods:
+        dense_method = getattr(TUNERS.get(m), "consumes", None) == "dense"
+        if dense_method != bool(getattr(train_spec, "dense", False)):
+            fits = "dense" if dense_method else "classification"
+            raise UserError(
+                f"method {m!r} is for {fits} tasks but task {train_spec.name!r} is "
+                f"{getattr(train_spec, 'type', 'classification')}; use "
+                + (f"{', '.join(DENSE_METHODS)} for it" if not dense_method else "lp, mlp, nmtune, ... for it")
+                + " (or split the suite)"
+            )
+
+
+def expand_methods(methods: list[str], suite: str | None, tasks: tuple[str, ...]) -> list[str]:
+    """`all` = every classification method, or every dense method when every task is dense."""
+    if list(methods) != ["all"]:
+        return list(methods)
+    specs = resolve_tasks(resolve_suite(suite), tasks)
+    return list(DENSE_METHODS if all(getattr(s, "dense", False) for s in specs) else ALL_METHODS)
 
 
 def preflight(jobs: list[Job]) -> None:
@@ -178,7 +202,10 @@ def run_job(job: Job) -> list[str]:
                 backbone = _backbone(job.model, cfg, resolve_device(cfg.device))
                 data = open_task_data(job, backbone, cfg)
             tuner.check_backbone(backbone)
-            out += [str(p) for p in fit_and_record(tuner, method, seed, data, paths, cfg)]
+            record = fit_and_record
+            if tuner.consumes == "dense":
+                from nmlbench.dense.job import fit_and_record_dense as record
+            out += [str(p) for p in record(tuner, method, seed, data, paths, cfg)]
             if not config_written:  # beside the first record, never before: a refused grid writes nothing
                 write_text(config_path(job.root, job.suite, cfg), dump_config(cfg))
                 config_written = True
@@ -218,7 +245,7 @@ def config_key(cfg: EvalConfig, tuner: Any, modality: str = "image") -> str:
 
 def default_preset(suite: str) -> str:
     """The built-in mini suites have their short schedules; every other suite the reference's."""
-    return suite if suite in ("mini", "mini-text") else "reference"
+    return suite if suite in ("mini", "mini-text", "mini-dense") else "reference"
 
 
 def config_path(root: str, suite: str, cfg: EvalConfig) -> Path:
@@ -245,10 +272,9 @@ def evaluate(
         options: tasks, preset, overrides, data root, download, launcher.
     """
     from nmlbench.paths import output_root
-    from nmlbench.tuning import ALL_METHODS
 
     options = options or EvalOptions()
-    methods = list(ALL_METHODS) if list(methods) == ["all"] else list(methods)
+    methods = expand_methods(list(methods), suite, options.tasks)
     for m in methods:
         TUNERS.get(m)  # unknown method -> did-you-mean, before any work
     if not models:

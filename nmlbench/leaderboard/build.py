@@ -11,6 +11,7 @@ board down; folders passed with `--results` are the user's own and are refused i
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,8 +29,8 @@ from nmlbench.leaderboard.records import CorruptFile
 from nmlbench.leaderboard.text import csv_cell
 from nmlbench.paths import output_root
 from nmlbench.report import plots as figures_mod
-from nmlbench.report.aggregate import DisplayConfig, build_tables, load_records, task_order
-from nmlbench.report.table import markdown_page
+from nmlbench.report.aggregate import DisplayConfig, build_tables, load_records, of_kind, task_order
+from nmlbench.report.table import markdown_page, markdown_table, md_escape
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,26 @@ def _csv(summary: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def dense_sections(df: pd.DataFrame, cfg: DisplayConfig) -> list[tuple[pd.DataFrame, list[str], DisplayConfig]]:
+    """(summary, tasks, config) for box AP, and mask AP where segmentation records exist."""
+    out = []
+    for metric in ("box_ap", "mask_ap"):
+        part = of_kind(df, metric)
+        if part.empty or part[metric].isna().all():
+            continue
+        part = part[part[metric].notna()]
+        dcfg = dataclasses.replace(cfg, metric=metric)
+        out.append((build_tables(part, dcfg)[1], task_order(part), dcfg))
+    return out
+
+
+def dense_markdown(summary: pd.DataFrame, tasks: list[str], cfg: DisplayConfig) -> str:
+    metric = cfg.metric_names.get(cfg.metric, cfg.metric)
+    return (f"\n## Dense transfer: {md_escape(metric)}\n\nCOCO {md_escape(metric)} (COCOeval, percent) on "
+            "detection / instance segmentation tasks, tabled apart from classification.\n\n"
+            + markdown_table(summary, tasks, cfg))
+
+
 def build(
     leaderboard_dir: str | Path,
     out_dir: str | Path | None = None,
@@ -98,14 +119,24 @@ def build(
             raise UserError(f"{d} is not a folder; pass folders of result records (results/<suite>)")
     dirs = [Path(d) for d in results] or submission_dirs(lb)
     df = load_records(dirs)  # everything is read and checked before anything is written
-    tasks = task_order(df)
-    cells, summary = build_tables(df, cfg)
+    classify = of_kind(df, cfg.metric)
+    dense = dense_sections(df, cfg)  # COCO AP tables of dense tasks, apart from classification
+    tasks = task_order(classify)
+    cells, summary = build_tables(df, cfg) if not classify.empty else (None, None)
     with staged(out) as stage:
-        write_text(stage / "LEADERBOARD.md", markdown_page(summary, tasks, cfg))
-        with atomic_path(stage / "leaderboard.csv") as tmp:
-            _csv(summary).to_csv(tmp, index=False, float_format="%.6f")
+        md = markdown_page(summary, tasks, cfg) if summary is not None else f"# {md_escape(cfg.title)}\n"
+        write_text(stage / "LEADERBOARD.md", md + "".join(dense_markdown(s, t, c) for s, t, c in dense))
+        order = ["LEADERBOARD.md"]
+        if summary is not None:
+            with atomic_path(stage / "leaderboard.csv") as tmp:
+                _csv(summary).to_csv(tmp, index=False, float_format="%.6f")
+            order.append("leaderboard.csv")
+        for s_, _, c in dense:
+            with atomic_path(stage / f"leaderboard-{c.metric}.csv") as tmp:
+                _csv(s_).to_csv(tmp, index=False, float_format="%.6f")
+            order.append(f"leaderboard-{c.metric}.csv")
         figures: dict[str, list[Path]] = {}
-        if plots:
+        if plots and summary is not None:
             records = [p for d in dirs for p in sorted(d.glob("*.json")) if p.name != "submission.json"]
             figures = figures_mod.make_all(
                 cells,
@@ -116,8 +147,8 @@ def build(
                 cfg.metric_names.get(cfg.metric, cfg.metric),
             )
         pngs = {name: paths[0] for name, paths in figures.items()}
-        write_text(stage / "index.html", page.render(summary, tasks, cfg, pngs, CAPTIONS))
+        write_text(stage / "index.html", page.render(summary, tasks, cfg, pngs, CAPTIONS, dense))
         write_text(stage / "build-config.yaml", dump_config(cfg))
-        order = ["LEADERBOARD.md", "leaderboard.csv", "index.html", "build-config.yaml"]
+        order += ["index.html", "build-config.yaml"]
         figs = [p.relative_to(stage).as_posix() for paths in figures.values() for p in paths]
     return [out / rel for rel in order + figs]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,6 +24,7 @@ class TaskInfo:
     num_classes: int
     domain: str
     train_task: str | None
+    type: str = "classification"  # or detection / instance_segmentation (docs/dense.md)
 
 
 class TaskCatalog(Protocol):
@@ -31,6 +32,7 @@ class TaskCatalog(Protocol):
     def task(self, ref: str) -> TaskInfo | None: ...  # None: no such task
     def suite_tasks(self, name: str) -> list[str] | None: ...  # None: no such suite
     def truth(self, ref: str) -> tuple[np.ndarray, np.ndarray]: ...  # test split (ids, labels)
+    def dense_truth(self, ref: str) -> Any: ...  # dense tasks: the test split's pycocotools COCO
 
 
 class NmlbenchCatalog:
@@ -40,6 +42,7 @@ class NmlbenchCatalog:
     def __init__(self, data_root: str | Path | None = None) -> None:
         self.data_root = data_root
         self._truth: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._dense: dict[str, Any] = {}
 
     def task(self, ref: str) -> TaskInfo | None:
         from nmlbench.tasks import get_task
@@ -51,7 +54,7 @@ class NmlbenchCatalog:
             train = resolve_train_task(spec).name if spec.domain == "ood" else None
         except (UserError, KeyError, ValueError, OSError):
             return None
-        return TaskInfo(spec.name, int(spec.version), int(spec.num_classes), str(spec.domain), train)
+        return TaskInfo(spec.name, int(spec.version), int(spec.num_classes), str(spec.domain), train, spec.type)
 
     def suite_tasks(self, name: str) -> list[str] | None:
         from nmlbench.tasks import get_suite
@@ -69,3 +72,11 @@ class NmlbenchCatalog:
             split = load_split(get_task(ref), "test", data_root=self.data_root, download=False)
             self._truth[ref] = (np.asarray(split.ids).astype(str), np.asarray(split.labels, dtype=np.int64))
         return self._truth[ref]
+
+    def dense_truth(self, ref: str) -> Any:
+        """A dense task's test split ground truth (a pycocotools COCO), as `evaluate` scored it."""
+        if ref not in self._dense:
+            from nmlbench.tasks import get_task, load_split
+
+            self._dense[ref] = load_split(get_task(ref), "test", data_root=self.data_root, download=False).coco
+        return self._dense[ref]

@@ -21,10 +21,12 @@ from nmlbench.io import sha256_file
 from nmlbench.leaderboard.board import PRIVATE_HINT, BoardConfig, BoardIndex, is_user_task, task_ref
 from nmlbench.leaderboard.catalog import TaskCatalog
 from nmlbench.leaderboard.content import PredictionsError, content_hash, decode_predictions
+from nmlbench.leaderboard.dense import check_dense_predictions
 from nmlbench.leaderboard.records import CorruptFile, read_json
 from nmlbench.leaderboard.schema import schema_errors
 
 METRIC_TOLERANCE = 0.01  # percentage points: records may round to two decimals
+DENSE_TYPES = ("detection", "instance_segmentation")
 
 
 @dataclass
@@ -56,14 +58,14 @@ def _layout(root: Path, reasons: list[str]) -> tuple[list[Path], set[str]]:
             continue
         if "/" not in rel and rel.endswith(".json"):
             records.append(p)
-        elif rel.startswith("predictions/") and rel.count("/") == 1 and rel.endswith(".parquet"):
+        elif rel.startswith("predictions/") and rel.count("/") == 1 and rel.endswith((".parquet", ".json")):
             preds.add(rel)
         elif rel.startswith("configs/") and rel.count("/") == 1 and rel.endswith(".yaml"):
             _check_config(p, rel, reasons)  # the resolved tuner configs `nmlbench evaluate` writes
         else:
             reasons.append(
                 f"{rel}: unexpected file; a submission holds submission.json, <run_id>.json "
-                "records, predictions/<run_id>.parquet and configs/<key>.yaml only"
+                "records, predictions/<run_id>.parquet (dense tasks: .json) and configs/<key>.yaml only"
             )
     if not records:
         reasons.append("no result records (*.json beside submission.json); copy them from results/<suite>/")
@@ -138,6 +140,10 @@ def _check_task(
             f"{rel}: task {t['name']!r} version {t['version']} does not exist here "
             f"(current: {info.version}); re-evaluate with this nmlbench"
         )
+        return False
+    if t.get("type", "classification") != info.type:
+        reasons.append(f"{rel}: task.type is {t.get('type', 'classification')!r} but {task_ref(t)!r} "
+                       f"is {info.type!r}")
         return False
     for key in ("name", "num_classes", "domain", "train_task"):
         if t[key] != getattr(info, key):
@@ -226,9 +232,12 @@ def check_record(
         return
     _check_provenance(rec, rel, reasons)
     if _check_task(rec, rel, catalog, board or BoardConfig(), reasons):
-        table = _read_predictions(root / ppath, ppath, reasons)
-        if table is not None:
-            _check_predictions(rec, rel, table, catalog, findings)
+        if rec["task"].get("type") in DENSE_TYPES:  # a COCO results list, re-scored with COCOeval
+            check_dense_predictions(rec, rel, root / ppath, catalog, findings, METRIC_TOLERANCE)
+        else:
+            table = _read_predictions(root / ppath, ppath, reasons)
+            if table is not None:
+                _check_predictions(rec, rel, table, catalog, findings)
     findings.records[rel] = rec
 
 

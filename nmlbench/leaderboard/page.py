@@ -11,6 +11,7 @@ import base64
 import hashlib
 import html
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -100,7 +101,7 @@ def _sort_value(value: object) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(float(value))
 
 
-def _table(summary: pd.DataFrame, tasks: list[str], cfg: DisplayConfig) -> str:
+def _table(summary: pd.DataFrame, tasks: list[str], cfg: DisplayConfig, table_id: str = "board") -> str:
     header, rows = display_rows(summary, tasks, cfg)
     sort_cols = ["n_seeds", "id_avg_mean", "id_delta_mean", "ood_avg_mean", "ood_delta_mean"] + [
         f"{t}_mean" for t in tasks
@@ -121,7 +122,7 @@ def _table(summary: pd.DataFrame, tasks: list[str], cfg: DisplayConfig) -> str:
         ]
         body.append(f"<tr{attrs}>{''.join(tds)}</tr>")
     return (
-        f'<div class="wrap"><table id="board"><thead><tr>{ths}</tr></thead>'
+        f'<div class="wrap"><table id="{_e(table_id)}"><thead><tr>{ths}</tr></thead>'
         f"<tbody>\n{chr(10).join(body)}\n</tbody></table></div>"
     )
 
@@ -155,21 +156,40 @@ def _figures(figures: dict[str, Path], captions: dict[str, str]) -> str:
     return "\n".join(out)
 
 
+def _dense(sections: Sequence[tuple[pd.DataFrame, list[str], DisplayConfig]]) -> str:
+    """Dense tasks' tables (box AP, mask AP), apart from the classification board, sorted by ID AP."""
+    out = []
+    for summary, tasks, cfg in sections:
+        metric = cfg.metric_names.get(cfg.metric, cfg.metric)
+        out.append(f"<h2>Dense transfer: {_e(metric)}</h2>\n<p>COCO {_e(metric)} (COCOeval, percent) on "
+                   "detection / instance segmentation tasks; never averaged with classification.</p>\n"
+                   + _table(summary, tasks, cfg, f"dense-{cfg.metric}"))
+    return "\n".join(out)
+
+
 def render(
-    summary: pd.DataFrame,
+    summary: pd.DataFrame | None,
     tasks: list[str],
     cfg: DisplayConfig,
     figures: dict[str, Path],
     captions: dict[str, str],
+    dense: Sequence[tuple[pd.DataFrame, list[str], DisplayConfig]] = (),
 ) -> str:
-    """The whole page as a string; `figures` maps a figure name to its PNG."""
+    """The whole page as a string; `figures` maps a figure name to its PNG. `summary` None: a board
+    of dense results only; `dense`: (summary, tasks, config) per AP metric, shown after the board."""
     script_hash = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
     csp = (
         f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
         "base-uri 'none'; form-action 'none'"
     )
-    _, rows = display_rows(summary, tasks, cfg)
     metric = cfg.metric_names.get(cfg.metric, cfg.metric)
+    board = ""
+    if summary is not None:
+        _, rows = display_rows(summary, tasks, cfg)
+        board = (f"<p>Metric: {_e(metric)}. {_e(EXPLAIN)} Click a column header to sort.</p>\n"
+                 f"{_filters(rows, summary)}\n{_table(summary, tasks, cfg)}\n")
+    figs = f"<h2>Figures</h2>\n{_figures(figures, captions)}\n" if summary is not None or figures else ""
+    script = f"<script>{SCRIPT}</script>" if summary is not None else ""  # it drives the board table
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -181,12 +201,8 @@ def render(
 </head>
 <body>
 <h1>{_e(cfg.title)}</h1>
-<p>Metric: {_e(metric)}. {_e(EXPLAIN)} Click a column header to sort.</p>
-{_filters(rows, summary)}
-{_table(summary, tasks, cfg)}
-<h2>Figures</h2>
-{_figures(figures, captions)}
-<script>{SCRIPT}</script>
+{board}{_dense(dense)}
+{figs}{script}
 </body>
 </html>
 """

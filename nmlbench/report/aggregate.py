@@ -46,6 +46,9 @@ SEED_KEYS = ["pretrain_seed", "seed"]
 # The clean reference of a cell: same upstream data, architecture, pretraining seed, method, seed.
 CLEAN_MATCH = ["submission", "data", "model", "image_size", "method", "pretrain_seed", "seed"]
 METRICS = ("top1", "macro_f1")
+# dense tasks (detection / instance segmentation): COCO AP in percent, tabled apart (docs/dense.md)
+DENSE_METRICS = ("box_ap", "box_ap50", "box_ap75", "mask_ap", "mask_ap50", "mask_ap75")
+DENSE_TYPES = ("detection", "instance_segmentation")
 SPECTRUM_KEYS = ("sve", "lsvr_neglog", "lsvr_ratio", "effective_rank")
 UNKNOWN = ""  # data / recipe / key of records written before those fields existed
 
@@ -60,12 +63,15 @@ class DisplayConfig:
     sort_by: str = "id_avg"  # id_avg | ood_avg | id_delta | ood_delta | a task name
     higher_is_better: bool = True
     metric_names: dict[str, str] = field(
-        default_factory=lambda: {"top1": "Top-1 (%)", "macro_f1": "Macro-F1 (%)"}
+        default_factory=lambda: {
+            "top1": "Top-1 (%)", "macro_f1": "Macro-F1 (%)", "box_ap": "box AP", "box_ap50": "box AP50",
+            "box_ap75": "box AP75", "mask_ap": "mask AP", "mask_ap50": "mask AP50", "mask_ap75": "mask AP75",
+        }
     )
 
     def __post_init__(self) -> None:
-        if self.metric not in METRICS:
-            raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
+        if self.metric not in METRICS + DENSE_METRICS:
+            raise ValueError(f"metric must be one of {', '.join(METRICS + DENSE_METRICS)}, got {self.metric!r}")
         if not 0 <= self.decimals <= 6:
             raise ValueError(f"decimals must be in [0, 6], got {self.decimals}")
 
@@ -116,7 +122,9 @@ def _flatten(rec: dict[str, Any], submission: str, author: str) -> dict[str, Any
         "run_id": rec["run_id"],
         "flags": ",".join(sorted(rec.get("flags") or [])),
     }
-    row.update({m: float(rec["metrics"][m]) for m in METRICS})
+    # classification records hold top1/macro_f1, dense ones COCO AP: the other kind's columns stay NaN
+    row["dense"] = rec["task"].get("type", "classification") in DENSE_TYPES
+    row.update({m: float(rec["metrics"].get(m, math.nan)) for m in METRICS + DENSE_METRICS})
     row.update({k: float(spec[k]) if k in spec else math.nan for k in SPECTRUM_KEYS})
     row["spectrum_centring"] = spec.get("centring")
     return row
@@ -264,9 +272,20 @@ def summarise(cells: pd.DataFrame, tasks: list[str], cfg: DisplayConfig | None =
     return out.reset_index(drop=True)
 
 
+def of_kind(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The records a metric belongs to: dense tasks for AP metrics, classification tasks otherwise,
+    so AP never enters a classification average (and top-1 never a dense one)."""
+    dense = df["dense"] if "dense" in df else pd.Series(False, index=df.index)
+    return df[dense == (metric in DENSE_METRICS)]
+
+
 def build_tables(df: pd.DataFrame, cfg: DisplayConfig | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(cells, summary) for the configured metric."""
+    """(cells, summary) for the configured metric, over the records of its kind (see `of_kind`)."""
     cfg = cfg or DisplayConfig()
+    df = of_kind(df, cfg.metric)
+    if df.empty:
+        raise UserError(f"no result records with {cfg.metric} (classification and dense tasks are tabled "
+                        "apart); pick a metric of the records' tasks")
     tasks = task_order(df)
     cells = cell_table(df, cfg.metric)
     summary = summarise(cells, tasks, cfg)

@@ -32,7 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="folder searched recursively for `nmlbench spectrum` records; repeatable",
     )
     p.add_argument("--out", type=Path, default=None, help="output folder (default: $NMLBENCH_ROOT/plots)")
-    p.add_argument("--metric", choices=("top1", "macro_f1"), default="top1", help="record metric to plot")
+    p.add_argument("--metric", choices=("top1", "macro_f1", "box_ap", "mask_ap"), default="top1",
+                   help="record metric to plot (box_ap, mask_ap: dense tasks)")
     p.set_defaults(func=run)
 
 
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from nmlbench.io import check_output
     from nmlbench.paths import output_root
     from nmlbench.report import plots
-    from nmlbench.report.aggregate import DisplayConfig, build_tables, load_records, task_order
+    from nmlbench.report.aggregate import DisplayConfig, build_tables, load_records, of_kind, task_order
 
     for d in [*args.results, *args.spectrum]:
         if not d.is_dir():
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or output_root() / "plots"
     check_output(out, folder=True)
     cfg = DisplayConfig(metric=args.metric)
-    df = load_records(args.results)
+    df = of_kind(load_records(args.results), cfg.metric)  # AP metrics: the dense tasks' records
     cells, summary = build_tables(df, cfg)
     record_files = [p for d in args.results for p in sorted(d.glob("*.json")) if p.name != "submission.json"]
     record_files += [p for d in args.spectrum for p in sorted(d.rglob("*.json"))]

@@ -79,12 +79,17 @@ def make_plan(opts: StudyOptions, root: Path) -> Plan:
     from nmlbench.pretrain.config import load_pretrain_config
     from nmlbench.pretrain.train import checkpoint_dir
     from nmlbench.tasks import get_suite
+    from nmlbench.errors import UserError
     from nmlbench.tuning import ALL_METHODS, TUNERS
 
     methods = list(ALL_METHODS) if list(opts.methods) == ["all"] else list(opts.methods)
     for m in methods:
         TUNERS.get(m)
-    get_suite(opts.suite)
+    if any(getattr(t, "dense", False) for t in get_suite(opts.suite).specs()):
+        raise UserError(
+            f"suite {opts.suite!r} has detection/segmentation tasks; the study runs classification "
+            "suites: evaluate dense tasks with `nmlbench evaluate --suite mini-dense --method det-frozen,det-ft`"
+        )
     cfgs = [
         load_pretrain_config(
             opts.preset, None, [*opts.pretrain_overrides, f"noise.rate={rate}", f"seed={seed}"]

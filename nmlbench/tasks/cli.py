@@ -35,18 +35,19 @@ def _list(args: argparse.Namespace) -> int:
     from nmlbench.tasks import get_suite, get_task, list_tasks, resolve_train_task
 
     names = list(get_suite(args.suite).tasks) if args.suite else list_tasks()
-    rows = [("name", "key", "domain", "modality", "classes", "version", "source", "licence")]
+    rows = [("name", "key", "domain", "modality", "type", "classes", "version", "source", "licence")]
     for name in names:
         s = get_task(name)
         if args.modality and s.modality != args.modality:
             continue
         dom = s.domain if s.domain == "id" else f"ood<-{resolve_train_task(s).name}"
         where = s.source if s.builtin else s.origin
-        rows.append((s.name, s.key[:8], dom, s.modality, str(s.num_classes), str(s.version), where,
+        kind = {"classification": "class", "detection": "det", "instance_segmentation": "seg"}[s.type]
+        rows.append((s.name, s.key[:8], dom, s.modality, kind, str(s.num_classes), str(s.version), where,
                      s.license))
-    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    widths = [max(len(r[i]) for r in rows) for i in range(7)]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r[:6], widths, strict=True)) + f"  {r[6]}  [{r[7]}]")
+        print("  ".join(c.ljust(w) for c, w in zip(r[:7], widths, strict=True)) + f"  {r[7]}  [{r[8]}]")
     return 0
 
 

@@ -44,6 +44,9 @@ class TaskSpec:
     num_classes: int = bounded(ge=2)
     domain: Literal["id", "ood"] = "id"
     modality: Literal["image", "text"] = "image"  # what a sample is; a text task's reader gives texts
+    # what is predicted: a class per sample, or boxes (+ instance masks) per image (docs/dense.md);
+    # for dense tasks num_classes counts the object categories
+    type: Literal["classification", "detection", "instance_segmentation"] = "classification"
     train_task: str | None = None      # OOD only: the ID task whose train/val splits train the head
     params: dict[str, Any] = field(default_factory=dict)  # reader-specific, see docs/tasks.md
     splits: tuple[str, ...] = ()       # empty: train/val/test for ID tasks, test for OOD tasks
@@ -83,6 +86,11 @@ class TaskSpec:
             cast_value(rule.get("seed", 0), int, f"derived_splits.{name}.seed", Range(ge=0, le=SEED_MAX))
 
     @property
+    def dense(self) -> bool:
+        """Boxes (and masks) per image rather than one class per sample."""
+        return self.type != "classification"
+
+    @property
     def split_names(self) -> tuple[str, ...]:
         if self.splits:
             return tuple(self.splits)
@@ -110,6 +118,7 @@ class TaskSpec:
             "origin": "builtin" if self.builtin else self.origin,
             "builtin": bool(self.builtin),
             "modality": self.modality,
+            **({} if self.type == "classification" else {"type": self.type}),
         }
 
 
@@ -191,6 +200,8 @@ def _task_key(spec: TaskSpec) -> str:
             if f.name not in (*_LOADER_FIELDS, *_DESCRIPTIVE)}
     if spec.modality == "image":  # the field came later: image tasks keep the keys they had
         del body["modality"]
+    if spec.type == "classification":  # likewise: classification tasks keep the keys they had
+        del body["type"]
     body["classes"] = _file_digest(spec.classes, spec)
     body["class_mask"] = _file_digest(spec.class_mask, spec)
     if spec.train_task:

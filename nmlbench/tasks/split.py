@@ -197,6 +197,10 @@ def load_split(spec: TaskSpec | str, split: str, data_root: str | Path | None = 
         classes), so a head trained on `spec.train_task` scores them directly.
     """
     spec = get_task(spec)
+    if spec.dense:  # COCO-format boxes/masks: a DenseSplit (nmlbench/tasks/readers_dense.py)
+        from nmlbench.tasks.readers_dense import load_dense_split
+
+        return load_dense_split(spec, split, data_root, download)
     if split not in spec.split_names:
         raise UserError(f"task {spec.name!r} has splits {list(spec.split_names)}, not {split!r}"
                         + ("; OOD tasks are evaluated on 'test' only" if spec.domain == "ood" else ""))

@@ -239,7 +239,7 @@ def test_tasks_cli_lists_suites(capsys: pytest.CaptureFixture[str]) -> None:
     args = parser.parse_args(["tasks", "list", "--suite", "mini"])
     assert args.func(args) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].split()[:6] == ["name", "key", "domain", "modality", "classes", "version"]
+    assert lines[0].split()[:7] == ["name", "key", "domain", "modality", "type", "classes", "version"]
     assert len(lines) == 19
     assert any("ood<-mini-objects" in line for line in lines)
     args = parser.parse_args(["tasks", "show", "imagenet-r"])
