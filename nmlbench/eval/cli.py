@@ -17,7 +17,7 @@ EPILOG = """examples:
   nmlbench evaluate --model resnet50,open_clip:ViT-B-16:openai --method all --suite paper --download
   nmlbench evaluate --model tinyresnet --method nmtune --task mini-objects --seeds 0,1 --set pretrained=false
   nmlbench evaluate --model nmlbench-out/ckpt/MY_CKPT --method lp --suite path/to/my-suite.yaml
-  nmlbench evaluate --model nmlbench-out/ckpt/tinyresnet.mini_sym10_s0 --method det-frozen,det-ft --suite mini-dense
+  nmlbench evaluate --model nmlbench-out/ckpt/tinyresnet.mini_sym0_s0 --method det-ft --suite mini-dense
 Re-running the same command skips finished cells (records under $NMLBENCH_ROOT/results/<suite>/).
 Presets: `mini`, `mini-text`, `mini-dense` (defaults for those suites) and `reference` (the reference
 code's settings; for det-* the standard Mask R-CNN 1x schedule, docs/dense.md)."""
@@ -49,7 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--seeds", type=cliargs.seeds("--seeds"), default="0", help="comma-separated tuning seeds (default 0)"
     )
     p.add_argument(
-        "--preset", default=None, help="tuner preset: mini | mini-text | mini-dense | reference (default: by suite)"
+        "--preset",
+        default=None,
+        help="tuner preset: mini | mini-text | mini-dense | reference (default: by suite)"
     )
     p.add_argument("--config", default=None, help="YAML file with EvalConfig sections (lp:, nmtune:, ...)")
     p.add_argument(

@@ -135,7 +135,8 @@ def check_method_kinds(methods: list[str], train_spec: Any) -> None:
             raise UserError(
                 f"method {m!r} is for {fits} tasks but task {train_spec.name!r} is "
                 f"{getattr(train_spec, 'type', 'classification')}; use "
-                + (f"{', '.join(DENSE_METHODS)} for it" if not dense_method else "lp, mlp, nmtune, ... for it")
+                + (f"{', '.join(DENSE_METHODS)}" if not dense_method else "lp, mlp, nmtune, ...")
+                + " for it"
                 + " (or split the suite)"
             )
 

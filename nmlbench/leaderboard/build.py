@@ -75,7 +75,10 @@ def _csv(summary: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def dense_sections(df: pd.DataFrame, cfg: DisplayConfig) -> list[tuple[pd.DataFrame, list[str], DisplayConfig]]:
+DenseSection = tuple[pd.DataFrame, list[str], DisplayConfig]  # summary, tasks, config of one AP metric
+
+
+def dense_sections(df: pd.DataFrame, cfg: DisplayConfig) -> list[DenseSection]:
     """(summary, tasks, config) for box AP, and mask AP where segmentation records exist."""
     out = []
     for metric in ("box_ap", "mask_ap"):

@@ -54,7 +54,9 @@ class NmlbenchCatalog:
             train = resolve_train_task(spec).name if spec.domain == "ood" else None
         except (UserError, KeyError, ValueError, OSError):
             return None
-        return TaskInfo(spec.name, int(spec.version), int(spec.num_classes), str(spec.domain), train, spec.type)
+        return TaskInfo(
+            spec.name, int(spec.version), int(spec.num_classes), str(spec.domain), train, spec.type
+        )
 
     def suite_tasks(self, name: str) -> list[str] | None:
         from nmlbench.tasks import get_suite
@@ -78,5 +80,6 @@ class NmlbenchCatalog:
         if ref not in self._dense:
             from nmlbench.tasks import get_task, load_split
 
-            self._dense[ref] = load_split(get_task(ref), "test", data_root=self.data_root, download=False).coco
+            split = load_split(get_task(ref), "test", data_root=self.data_root, download=False)
+            self._dense[ref] = split.coco
         return self._dense[ref]

@@ -35,14 +35,16 @@ def _detection_problem(d: Any, images: set[int], cats: set[int], masks: bool) ->
     if not isinstance(d["category_id"], int) or d["category_id"] not in cats:
         return f"category_id {d['category_id']!r} is not a category of the task"
     box = d["bbox"]
-    if not (isinstance(box, list) and len(box) == 4 and all(map(_finite, box)) and box[2] >= 0 and box[3] >= 0):
+    if not (isinstance(box, list) and len(box) == 4 and all(map(_finite, box)) and min(box[2:]) >= 0):
         return "bbox must be [x, y, w, h] with finite numbers and w, h >= 0"
     if not _finite(d["score"]):
         return "score must be a finite number"
     seg = d.get("segmentation")
     if masks:
-        if not (isinstance(seg, dict) and isinstance(seg.get("counts"), str) and isinstance(seg.get("size"), list)
-                and len(seg["size"]) == 2 and all(isinstance(v, int) and v > 0 for v in seg["size"])):
+        seg = seg if isinstance(seg, dict) else {}
+        size = seg.get("size")
+        if not (isinstance(seg.get("counts"), str) and isinstance(size, list)
+                and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
             return "segmentation must be a COCO RLE {size: [h, w], counts: str}"
     return None
 
@@ -96,6 +98,7 @@ def check_dense_predictions(
                            f"gives {value:.4f}")
     flags = [] if results else ["no_detections"]
     if sorted(rec.get("flags") or []) != flags:
-        reasons.append(f"{rel}: flags claims {sorted(rec.get('flags') or [])} but the predictions give {flags}")
+        claimed = sorted(rec.get("flags") or [])
+        reasons.append(f"{rel}: flags claims {claimed} but the predictions give {flags}")
     # copies are judged like classification tables: many detections, the same content
     findings.content[rel] = (content_hash(rec["task"]["name"], results), flags, len(results))

@@ -71,7 +71,8 @@ class DisplayConfig:
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS + DENSE_METRICS:
-            raise ValueError(f"metric must be one of {', '.join(METRICS + DENSE_METRICS)}, got {self.metric!r}")
+            known = ", ".join(METRICS + DENSE_METRICS)
+            raise ValueError(f"metric must be one of {known}, got {self.metric!r}")
         if not 0 <= self.decimals <= 6:
             raise ValueError(f"decimals must be in [0, 6], got {self.decimals}")
 

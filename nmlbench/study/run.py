@@ -73,13 +73,13 @@ def _pretrain_one(cfg: Any, root: str, data_root: str | None) -> str:
 
 def make_plan(opts: StudyOptions, root: Path) -> Plan:
     """Resolve every name up front, so a typo fails before minutes of pretraining."""
+    from nmlbench.errors import UserError
     from nmlbench.eval import EvalOptions
     from nmlbench.eval.config import load_eval_config
     from nmlbench.eval.run import default_preset, plan_jobs, preflight
     from nmlbench.pretrain.config import load_pretrain_config
     from nmlbench.pretrain.train import checkpoint_dir
     from nmlbench.tasks import get_suite
-    from nmlbench.errors import UserError
     from nmlbench.tuning import ALL_METHODS, TUNERS
 
     methods = list(ALL_METHODS) if list(opts.methods) == ["all"] else list(opts.methods)
@@ -87,8 +87,8 @@ def make_plan(opts: StudyOptions, root: Path) -> Plan:
         TUNERS.get(m)
     if any(getattr(t, "dense", False) for t in get_suite(opts.suite).specs()):
         raise UserError(
-            f"suite {opts.suite!r} has detection/segmentation tasks; the study runs classification "
-            "suites: evaluate dense tasks with `nmlbench evaluate --suite mini-dense --method det-frozen,det-ft`"
+            f"suite {opts.suite!r} has detection/segmentation tasks; the study runs classification suites: "
+            "evaluate dense tasks with `nmlbench evaluate --suite mini-dense --method det-frozen,det-ft`"
         )
     cfgs = [
         load_pretrain_config(

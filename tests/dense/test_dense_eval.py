@@ -19,7 +19,8 @@ from nmlbench.results.io import read_record
 FAST = ["--set", "det_frozen.steps=2", "--set", "det_ft.steps=2", "--set", "det_frozen.batch_size=2",
         "--set", "det_ft.batch_size=2", "--set", "det_frozen.min_size=64", "--set", "det_frozen.max_size=64",
         "--set", "det_ft.min_size=64", "--set", "det_ft.max_size=64", "--set", "det_frozen.fpn_channels=16",
-        "--set", "det_ft.fpn_channels=16", "--set", "det_frozen.warmup_steps=1", "--set", "det_ft.warmup_steps=1",
+        "--set", "det_ft.fpn_channels=16", "--set", "det_frozen.warmup_steps=1",
+        "--set", "det_ft.warmup_steps=1",
         "--set", "pretrained=false"]
 
 
@@ -38,16 +39,16 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, lis
 
 
 def test_evaluate_writes_ap_records_and_coco_results(evaluated) -> None:
-    from pycocotools.coco import COCO
-
     from nmlbench.dense.metrics import dense_metrics
+    from pycocotools.coco import COCO
 
     task, root, records = evaluated
     assert len(records) == 2
     gt = COCO(str(task.parent / "annotations" / "instances_test.json"))
     for path in records:
         rec = read_record(path)
-        assert rec["task"]["type"] == "instance_segmentation" and rec["method"]["name"] in ("det-frozen", "det-ft")
+        assert rec["task"]["type"] == "instance_segmentation"
+        assert rec["method"]["name"] in ("det-frozen", "det-ft")
         assert set(rec["metrics"]) == {"box_ap", "box_ap50", "box_ap75", "mask_ap", "mask_ap50", "mask_ap75"}
         assert rec["selection"] == {"split": "none", "reported": "last", "last_epoch": 2}
         assert rec["predictions"]["path"].endswith(".json") and rec["predictions"]["n"] == 4

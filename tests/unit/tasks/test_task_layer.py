@@ -13,6 +13,7 @@ from PIL import Image
 from nmlbench.errors import UserError
 from nmlbench.tasks import TASK_READERS, get_suite, get_task, list_tasks, load_split
 from nmlbench.tasks import cli as tasks_cli
+from nmlbench.tasks.readers_dense import DENSE_READERS
 from nmlbench.tasks.split import resolve_names
 
 PAPER_ID = {"cifar10", "cifar100", "food101", "flowers102", "oxford-pets", "stanford-cars", "fgvc-aircraft",
@@ -24,7 +25,8 @@ def test_every_builtin_task_is_complete() -> None:
     assert PAPER_ID <= set(names) and {"country211", "rendered-sst2", "imagenet-1k"} <= set(names)
     for name in names:
         spec = get_task(name)
-        assert spec.name == name and spec.version >= 1 and spec.reader in TASK_READERS
+        readers = DENSE_READERS if spec.dense else TASK_READERS  # dense tasks read COCO-format boxes/masks
+        assert spec.name == name and spec.version >= 1 and spec.reader in readers, name
         assert spec.source and spec.license and spec.description, name
         if spec.domain == "ood":
             assert get_task(spec.train_task).domain == "id"
