@@ -77,7 +77,7 @@ def load_task_data(job: Any, api: Any) -> tuple[Any, Any, Any, list[tuple[Any, A
     """(train spec, train split, val split, [(reported spec, its test split)]), labels checked."""
     opts = job.options
     train_spec = api.get_task(job.train_task)
-    if train_spec.dense:  # COCO splits: train + reported tests, no val (nmlbench/dense/job.py)
+    if getattr(train_spec, "dense", False):  # COCO splits: train + reported tests, no val (dense/job.py)
         from nmlbench.dense.job import load_dense_task_data
 
         spec, train, report = load_dense_task_data(job, api)
@@ -106,7 +106,7 @@ def open_task_data(job: Any, backbone: Any, cfg: EvalConfig) -> Any:
     from nmlbench.eval.run import tasks_api
 
     api = tasks_api()
-    if api.get_task(job.train_task).dense:
+    if getattr(api.get_task(job.train_task), "dense", False):
         from nmlbench.dense.job import DenseTaskData
 
         return DenseTaskData(job, backbone, api)
