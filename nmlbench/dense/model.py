@@ -16,6 +16,8 @@ from timm.layers import freeze_batch_norm_2d
 from torch import nn
 from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
@@ -23,6 +25,7 @@ from nmlbench.dense.recipe import DetConfig
 from nmlbench.errors import UserError
 
 STAGES = (0.25, 0.5, 0.75, 1.0)  # depth fractions of the four stages after the stem
+ROI_SIZE = 7  # torchvision's box RoIAlign output side (MultiScaleRoIAlign output_size=7)
 
 
 class StageBody(nn.Module):
@@ -110,14 +113,27 @@ def build_detector(
         sizes=tuple((s,) for s in cfg.anchor_sizes),
         aspect_ratios=(tuple(cfg.aspect_ratios),) * len(cfg.anchor_sizes),
     )
+    heads: dict[str, Any] = {
+        # torchvision's heads with our widths: at the reference scale (fpn 256, box 1024) they are its own
+        "box_head": TwoMLPHead(cfg.fpn_channels * ROI_SIZE**2, cfg.box_head_dim),
+        "box_predictor": FastRCNNPredictor(cfg.box_head_dim, num_classes + 1),
+    }
+    if masks:
+        # the mask head's width follows the FPN's (torchvision's is a fixed 256), so a narrow CPU preset
+        # does not run four 256-wide convolutions per RoI
+        width = cfg.fpn_channels
+        heads["mask_head"] = MaskRCNNHeads(width, [width] * 4, 1)
+        heads["mask_predictor"] = MaskRCNNPredictor(width, width, num_classes + 1)
     detector = (MaskRCNN if masks else FasterRCNN)(
         fpn,
-        num_classes=num_classes + 1,
+        num_classes=None,  # the predictors below carry num_classes + 1 (0 = background)
         min_size=cfg.min_size,
         max_size=cfg.max_size,
         image_mean=list(backbone.mean),
         image_std=list(backbone.std),
         rpn_anchor_generator=anchors,
         box_detections_per_img=cfg.detections_per_img,
+        box_batch_size_per_image=cfg.roi_batch_size,
+        **heads,
     )
     return detector.to(device)

@@ -34,6 +34,9 @@ class DetConfig:
     # one anchor size per pyramid level: the 4 stages and the extra max-pooled level
     anchor_sizes: tuple[int, ...] = bounded((32, 64, 128, 256, 512), ge=1)
     aspect_ratios: tuple[float, ...] = bounded((0.5, 1.0, 2.0), gt=0)
+    # RoIs sampled per training image for the box head (detectron2's ROI_HEADS.BATCH_SIZE_PER_IMAGE)
+    roi_batch_size: int = bounded(512, ge=1)
+    box_head_dim: int = bounded(1024, ge=1)  # width of the box head's two FC layers (torchvision's)
     hflip: float = bounded(0.5, ge=0, le=1)  # probability of a horizontal flip per training image
     # det-ft: BatchNorm statistics and affine stay fixed (detection batches are too small to estimate them)
     freeze_bn: bool = True

@@ -36,6 +36,8 @@ SMALL = DetConfig(
     eval_batch_size=4,
     log_every=1,
     detections_per_img=20,
+    roi_batch_size=64,
+    box_head_dim=32,
 )
 
 
@@ -132,6 +134,11 @@ def test_build_detector_train_losses_and_eval_outputs(masks: bool) -> None:
     assert type(model).__name__ == ("MaskRCNN" if masks else "FasterRCNN")
     assert model.roi_heads.box_predictor.cls_score.out_features == 3  # 2 categories + background
     assert model.backbone.out_channels == 16
+    assert model.roi_heads.box_head.fc7.out_features == 32  # box_head_dim
+    assert model.roi_heads.fg_bg_sampler.batch_size_per_image == 64  # roi_batch_size
+    if masks:  # the mask head is as wide as the FPN
+        assert model.roi_heads.mask_head[0][0].out_channels == 16
+        assert model.roi_heads.mask_predictor.mask_fcn_logits.out_channels == 3
     assert (model.transform.min_size, model.transform.max_size) == ((SIZE,), SIZE)
     images = [torch.from_numpy(p).permute(2, 0, 1).float() / 255 for p in split.pixels]
     targets = [{k: v for k, v in split[i][1].items() if k != "image_id"} for i in range(2)]
