@@ -162,3 +162,22 @@ def test_a_second_split_file_is_checked_too(tmp_path: Path, capsys) -> None:
     write_annotations(tmp_path / "data", "test", data)
     _reject(["evaluate", "--model", "tinyresnet", "--method", "det-frozen", "--task", str(task), *FAST],
             capsys, expect=["category", "11"], watch=[tmp_path / "data"])
+
+
+def test_dense_records_leave_classification_tables_unchanged(evaluated, tmp_path: Path) -> None:
+    from lb_fakes import make_submission, study_models
+
+    from nmlbench.leaderboard.build import build
+
+    _, root, _ = evaluated
+    cls = make_submission(tmp_path / "cls", models=study_models((0.0, 0.3), (0,)), methods=("lp",))
+    alone = build(tmp_path / "lb", out_dir=tmp_path / "alone", results=[cls], plots=False)
+    both = build(tmp_path / "lb", out_dir=tmp_path / "both", results=[cls, root / "results" / "custom"],
+                 plots=False)
+    csv = "leaderboard.csv"
+    assert (tmp_path / "alone" / csv).read_bytes() == (tmp_path / "both" / csv).read_bytes()
+    md_alone = (tmp_path / "alone" / "LEADERBOARD.md").read_text()
+    md_both = (tmp_path / "both" / "LEADERBOARD.md").read_text()
+    assert md_both.startswith(md_alone) and "## Dense transfer: box AP" in md_both[len(md_alone):]
+    added = {p.name for p in both} - {p.name for p in alone}
+    assert added == {"leaderboard-box_ap.csv", "leaderboard-mask_ap.csv"}
