@@ -39,8 +39,9 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, lis
 
 
 def test_evaluate_writes_ap_records_and_coco_results(evaluated) -> None:
-    from nmlbench.dense.metrics import dense_metrics
     from pycocotools.coco import COCO
+
+    from nmlbench.dense.metrics import dense_metrics
 
     task, root, records = evaluated
     assert len(records) == 2
