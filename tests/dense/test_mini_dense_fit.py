@@ -14,7 +14,9 @@ from nmlbench.tasks import get_task, load_split
 from nmlbench.tuning import TUNERS
 
 
-@pytest.mark.parametrize(("method", "kind"), [("det-frozen", "detection"), ("det-ft", "instance_segmentation")])
+@pytest.mark.parametrize(
+    ("method", "kind"), [("det-frozen", "detection"), ("det-ft", "instance_segmentation")]
+)
 def test_few_step_fit_on_the_mini_dense_task(method: str, kind: str) -> None:
     spec = dataclasses.replace(get_task("mini-dense"), type=kind)  # the same files as boxes only / + masks
     masks = kind == "instance_segmentation"
