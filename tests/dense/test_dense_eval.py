@@ -182,3 +182,32 @@ def test_dense_records_leave_classification_tables_unchanged(evaluated, tmp_path
     assert md_both.startswith(md_alone) and "## Dense transfer: box AP" in md_both[len(md_alone):]
     added = {p.name for p in both} - {p.name for p in alone}
     assert added == {"leaderboard-box_ap.csv", "leaderboard-mask_ap.csv"}
+
+
+def _ood_task(folder: Path, train: Path, kind: str) -> Path:
+    path = folder / f"shift-{kind}.yaml"
+    path.write_text(
+        f"version: 1\nreader: coco\ntype: {kind}\ndomain: ood\ntrain_task: {train.name}\nnum_classes: 2\n"
+        "params:\n  images: images/{split}\n  annotations: annotations/instances_{split}.json\n"
+        "  split_map: {test: test}\n", encoding="utf-8")
+    return path
+
+
+def test_a_detection_shift_scores_the_box_branch_of_a_mask_rcnn(tmp_path: Path, capsys) -> None:
+    """COCO -> COCO-O: segmentation-trained heads, box-only OOD annotations: box AP, boxes stored."""
+    task = write_task(tmp_path / "data", n_train=2, n_test=2)
+    ood = _ood_task(tmp_path / "data", task, "detection")
+    argv = ["evaluate", "--model", "tinyresnet", "--method", "det-frozen", "--task", f"{task},{ood}",
+            "--root", str(tmp_path / "out"), *FAST]
+    assert main(argv) == 0
+    recs = {read_record(p)["task"]["name"]: (p, read_record(p)) for p in (tmp_path / "out").rglob("*.json")
+            if p.parent.name == "custom"}
+    path, rec = recs["shift-detection"]
+    assert set(rec["metrics"]) == {"box_ap", "box_ap50", "box_ap75"} and rec["task"]["type"] == "detection"
+    stored = json.loads((path.parent / rec["predictions"]["path"]).read_text())
+    assert all("segmentation" not in r for r in stored)
+    assert "mask_ap" in recs["shapes"][1]["metrics"]
+    boxes = write_task(tmp_path / "boxes", kind="detection", n_train=2, n_test=2)
+    bad = _ood_task(tmp_path / "boxes", boxes, "instance_segmentation")
+    argv = ["evaluate", "--model", "tinyresnet", "--method", "det-frozen", "--task", f"{boxes},{bad}", *FAST]
+    _reject(argv, capsys, expect=["predicts no masks"])
