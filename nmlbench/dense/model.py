@@ -21,7 +21,7 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-from nmlbench.dense.recipe import DetConfig
+from nmlbench.dense.recipe import DetConfig, DetLoRAConfig
 from nmlbench.errors import UserError
 
 STAGES = (0.25, 0.5, 0.75, 1.0)  # depth fractions of the four stages after the stem
@@ -60,17 +60,24 @@ class FPNBody(nn.Module):
         return self.fpn(self.body(x))
 
 
-def stage_body(backbone: Any, train_backbone: bool, freeze_bn: bool = True) -> StageBody:
-    """The backbone's four stages after the stem as a StageBody (a deep copy when it trains)."""
+def stage_body(
+    backbone: Any, train_backbone: bool, freeze_bn: bool = True, lora: DetLoRAConfig | None = None
+) -> StageBody:
+    """The backbone's four stages after the stem as a StageBody (a deep copy when it trains; with
+    `lora`, a copy whose only trainable parameters are peft LoRA adapters in its convolutions)."""
     check_dense_backbone(backbone)
     indices = backbone.tap_indices(STAGES)
-    if train_backbone:
-        model = backbone.trainable_encoder().model
+    if train_backbone or lora is not None:
+        encoder = backbone.trainable_encoder()
+        if lora is not None:  # the `lora` method's injection: only the adapters require gradients
+            from nmlbench.tuning.images import add_lora
+
+            encoder = add_lora(encoder, lora.rank, lora.alpha, lora.dropout, lora.lora_targets)
+        model = encoder.model
         if freeze_bn:
             model = freeze_batch_norm_2d(model)  # FrozenBatchNorm2d: statistics and affine fixed
-    else:
-        model = backbone.encoder.model
-    return StageBody(model, backbone.library, indices, train_backbone)
+        return StageBody(model, backbone.library, indices, True)
+    return StageBody(backbone.encoder.model, backbone.library, indices, False)
 
 
 def check_dense_backbone(backbone: Any) -> None:
@@ -106,7 +113,8 @@ def build_detector(
     backbone: Any, num_classes: int, masks: bool, cfg: DetConfig, train_backbone: bool
 ) -> nn.Module:
     """FasterRCNN (masks False) or MaskRCNN (masks True) with num_classes + 1 outputs (0 = background)."""
-    body = stage_body(backbone, train_backbone, cfg.freeze_bn)
+    lora = cfg if isinstance(cfg, DetLoRAConfig) else None
+    body = stage_body(backbone, train_backbone, cfg.freeze_bn, lora)
     device = next(body.model.parameters()).device
     fpn = FPNBody(body, stage_channels(body, backbone.image_size, device), cfg.fpn_channels)
     anchors = AnchorGenerator(

@@ -65,3 +65,14 @@ class DetFrozenConfig(DetConfig):
 @dataclass(frozen=True)
 class DetFTConfig(DetConfig):
     """det-ft: the backbone trains too (frozen BatchNorm), at lr_backbone when set."""
+
+
+@dataclass(frozen=True)
+class DetLoRAConfig(DetConfig):
+    """det-lora [ours]: peft LoRA adapters in the backbone's convolutions (the `lora` method's CNN targets:
+    every 1x1 and 3x3 convolution); the base weights stay as pre-trained, adapters train at lr_backbone."""
+
+    rank: int = bounded(8, ge=1)
+    alpha: float = bounded(8.0, gt=0)  # peft lora_alpha, as `lora`
+    dropout: float = bounded(0.0, ge=0, lt=1)
+    lora_targets: str = "auto"  # "auto" = the CNN convolutions above, else a regex over module names

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from nmlbench.dense.metrics import coco_results
 from nmlbench.dense.model import build_detector, check_dense_backbone
-from nmlbench.dense.recipe import DetConfig, DetFrozenConfig, DetFTConfig
+from nmlbench.dense.recipe import DetConfig, DetFrozenConfig, DetFTConfig, DetLoRAConfig
 from nmlbench.errors import UserError
 from nmlbench.tuning.base import TUNERS, Tuner, count_params
 
@@ -180,7 +180,7 @@ class _Detection(Tuner):
         own = [p for p in model.parameters() if p.requires_grad and id(p) not in body]
         groups = [{"params": own, "lr": self.cfg.lr}]
         trained = [p for p in model.backbone.body.parameters() if p.requires_grad]
-        if self.train_backbone and trained:
+        if trained:  # det-ft: the whole backbone; det-lora: its adapters
             lr = self.cfg.lr if self.cfg.lr_backbone is None else self.cfg.lr_backbone
             groups.append({"params": trained, "lr": lr})
         return groups
@@ -216,3 +216,12 @@ class DetFT(_Detection):
     Config = DetFTConfig
     config_key = "det_ft"
     train_backbone = True
+
+
+@TUNERS.register("det-lora")
+class DetLoRA(_Detection):
+    """LoRA adapters in the backbone's convolutions train with the detector; the base weights stay."""
+
+    Config = DetLoRAConfig
+    config_key = "det_lora"
+    train_backbone = False  # the base weights; build_detector adds the adapters for a DetLoRAConfig

@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--method",
         default="all",
         help="METHOD[,METHOD...] or 'all' (lp, mlp, nmtune, nmtune-lora, lora, ft, levi, levi-lora; "
-        "dense tasks: det-frozen, det-ft)",
+        "dense tasks: det-frozen, det-ft, det-lora)",
     )
     p.add_argument(
         "--suite", default=None, help="mini | paper | imagenet-shifts | ... or a suite YAML path (or --task)"

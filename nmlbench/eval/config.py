@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from nmlbench.config import bounded, load_config, to_dict
-from nmlbench.dense.recipe import DetFrozenConfig, DetFTConfig
+from nmlbench.dense.recipe import DetFrozenConfig, DetFTConfig, DetLoRAConfig
 from nmlbench.errors import UserError
 from nmlbench.features.extract import FeatureConfig
 from nmlbench.launch import SlurmConfig
@@ -62,6 +62,7 @@ class EvalConfig:
     # dense tasks (docs/dense.md): Faster/Mask R-CNN recipes, frozen backbone or fine-tuned
     det_frozen: DetFrozenConfig = field(default_factory=DetFrozenConfig)
     det_ft: DetFTConfig = field(default_factory=DetFTConfig)
+    det_lora: DetLoRAConfig = field(default_factory=DetLoRAConfig)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)  # resources per job for --launcher slurm
 
 
