@@ -285,8 +285,9 @@ def build_tables(df: pd.DataFrame, cfg: DisplayConfig | None = None) -> tuple[pd
     cfg = cfg or DisplayConfig()
     df = of_kind(df, cfg.metric)
     if df.empty:
-        raise UserError(f"no result records with {cfg.metric} (classification and dense tasks are tabled "
-                        "apart); pick a metric of the records' tasks")
+        other = "box_ap or mask_ap (dense tasks)" if cfg.metric in METRICS else "top1 or macro_f1"
+        raise UserError(f"no result records with {cfg.metric}: classification and dense tasks are tabled "
+                        f"apart; use the metric {other}")
     tasks = task_order(df)
     cells = cell_table(df, cfg.metric)
     summary = summarise(cells, tasks, cfg)
