@@ -82,6 +82,8 @@ def dense_sections(df: pd.DataFrame, cfg: DisplayConfig) -> list[DenseSection]:
     """(summary, tasks, config) for box AP, and mask AP where segmentation records exist."""
     out = []
     for metric in ("box_ap", "mask_ap"):
+        if metric == cfg.metric:  # already the main table (`--set metric=box_ap`)
+            continue
         part = of_kind(df, metric)
         if part.empty or part[metric].isna().all():
             continue
