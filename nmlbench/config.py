@@ -31,6 +31,10 @@ RANGE = "nmlbench.range"  # dataclass field metadata key holding the field's `Ra
 # field enters a record's method settings (and its result key) only for models of that modality, so a
 # text-only setting added later never changes the keys of image results (`to_dict(obj, modality)`).
 ONLY = "nmlbench.only"
+# dataclass field metadata key, False for a setting that changes no number a run reports (how often to
+# log or to save resumable state): it stays in dumped configs but not in a record's method settings,
+# so its result key does not move when it changes (`to_dict(obj, keyed=True)`).
+KEYED = "nmlbench.keyed"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,16 +83,20 @@ def bounded(
     le: float | None = None,
     lt: float | None = None,
     only: str | None = None,
+    key: bool = True,
 ) -> Any:
     """A dataclass field whose value (or each element, for tuples) must lie in the given range.
 
     Call it with no bound for a number that is deliberately unbounded (still finite), so the
     test that every numeric config field states a range can tell "forgotten" from "any value".
-    `only`: the input modality the field applies to (see `ONLY`).
+    `only`: the input modality the field applies to (see `ONLY`); `key=False`: a setting that changes
+    no result, left out of result keys (see `KEYED`).
     """
     meta: dict[str, Any] = {RANGE: Range(ge=ge, gt=gt, le=le, lt=lt)}
     if only is not None:
         meta[ONLY] = only
+    if not key:
+        meta[KEYED] = False
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -355,21 +363,23 @@ def load_config(
     return from_mapping(cls, data, where)
 
 
-def to_dict(obj: Any, modality: str | None = None) -> Any:
+def to_dict(obj: Any, modality: str | None = None, keyed: bool = False) -> Any:
     """A dataclass as plain YAML/JSON-able data (tuples become lists).
 
-    With `modality`, fields marked for another modality (`ONLY`) are left out, at every depth.
+    With `modality`, fields marked for another modality (`ONLY`) are left out, at every depth; with
+    `keyed`, so are fields that change no result (`KEYED` False): what is left is what a key hashes.
     """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {
-            f.name: to_dict(getattr(obj, f.name), modality)
+            f.name: to_dict(getattr(obj, f.name), modality, keyed)
             for f in dataclasses.fields(obj)
-            if modality is None or f.metadata.get(ONLY, modality) == modality
+            if (modality is None or f.metadata.get(ONLY, modality) == modality)
+            and not (keyed and f.metadata.get(KEYED, True) is False)
         }
     if isinstance(obj, (list, tuple)):
-        return [to_dict(v, modality) for v in obj]
+        return [to_dict(v, modality, keyed) for v in obj]
     if isinstance(obj, Mapping):
-        return {str(k): to_dict(v, modality) for k, v in obj.items()}
+        return {str(k): to_dict(v, modality, keyed) for k, v in obj.items()}
     if isinstance(obj, Path):
         return str(obj)
     return obj

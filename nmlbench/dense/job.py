@@ -86,7 +86,8 @@ def fit_and_record_dense(
     device = data.backbone.device
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    inputs = DenseData(data.backbone, data.train, data.train_spec.num_classes, data.masks, str(device))
+    state = fit_state_path(data.job.root, paths[0])
+    inputs = DenseData(data.backbone, data.train, data.train_spec.num_classes, data.masks, str(device), state)
     with tracking.cell(f"{paths[0].parent.name}/{paths[0].stem}"):
         fitted = tuner.fit(inputs, seed)
     method_block = {
@@ -126,4 +127,11 @@ def fit_and_record_dense(
         write_record(path, record)
         log.info("%s %s %s s%d: box AP %.2f", data.backbone.name, method, spec.name, seed,
                  record["metrics"]["box_ap"])
+    state.unlink(missing_ok=True)  # only now: a kill while records are written still resumes the fit
     return paths
+
+
+def fit_state_path(root: str | Path, first_record: Path) -> Path:
+    """Where a cell's detector fit keeps its resumable state (nmlbench.dense.resume) until it is recorded:
+    named after the cell's first record, so the same command finds it again after a kill."""
+    return Path(root) / "work" / "dense" / f"{first_record.stem}.pt"

@@ -15,6 +15,7 @@ import bisect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,6 +26,7 @@ from tqdm.auto import tqdm
 from nmlbench.dense.metrics import coco_results
 from nmlbench.dense.model import build_detector, check_dense_backbone
 from nmlbench.dense.recipe import DetConfig, DetFrozenConfig, DetFTConfig, DetLoRAConfig
+from nmlbench.dense.resume import FitState, fingerprint
 from nmlbench.errors import UserError
 from nmlbench.tuning.base import TUNERS, Tuner, count_params
 
@@ -40,6 +42,8 @@ class DenseData:
     num_classes: int
     masks: bool
     device: str = "cpu"
+    # where the fit keeps its resumable state (nmlbench.dense.resume); None = it saves none
+    state_path: Path | None = None
 
 
 @dataclass
@@ -103,18 +107,29 @@ def _hflip(img: torch.Tensor, t: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
     return img.flip(-1), out
 
 
-def index_stream(n: int, batch_size: int, gen: torch.Generator) -> Callable[[], torch.Tensor]:
-    """Batches of indices from seeded permutations, one after another (an infinite shuffled sampler)."""
-    buf: list[int] = []
+class IndexStream:
+    """Batches of indices from seeded permutations, one after another (an infinite shuffled sampler).
 
-    def next_batch() -> torch.Tensor:
-        while len(buf) < batch_size:
-            buf.extend(torch.randperm(n, generator=gen).tolist())
-        out = buf[:batch_size]
-        del buf[:batch_size]
+    The indices of a permutation not yet handed out are part of a fit's saved state (`state`/`load`):
+    with the generator's state they make a resumed fit draw the batches an uninterrupted one draws.
+    """
+
+    def __init__(self, n: int, batch_size: int, gen: torch.Generator) -> None:
+        self.n, self.batch_size, self.gen = n, batch_size, gen
+        self.buf: list[int] = []
+
+    def __call__(self) -> torch.Tensor:
+        while len(self.buf) < self.batch_size:
+            self.buf.extend(torch.randperm(self.n, generator=self.gen).tolist())
+        out = self.buf[: self.batch_size]
+        del self.buf[: self.batch_size]
         return torch.tensor(out)
 
-    return next_batch
+    def state(self) -> list[int]:
+        return list(self.buf)
+
+    def load(self, pending: list[int]) -> None:
+        self.buf = list(pending)
 
 
 class _Detection(Tuner):
@@ -138,9 +153,13 @@ class _Detection(Tuner):
         )
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg))
         batches = TrainBatches(data.train, data.masks, cfg.hflip, device)
-        next_idx = index_stream(len(data.train), cfg.batch_size, gen)
+        next_idx = IndexStream(len(data.train), cfg.batch_size, gen)
+        state = FitState(data.state_path, fingerprint(self.config_key, cfg, seed, data), model, opt, sched,
+                         gen, next_idx, device)
+        start = state.restore()  # after every part is built: restoring overwrites what building drew
         model.train()
-        bar = tqdm(range(cfg.steps), desc=self.config_key, leave=False)
+        bar = tqdm(range(start, cfg.steps), desc=self.config_key, leave=False, initial=start,
+                   total=cfg.steps)
         for step in bar:
             losses = model(*batches(next_idx(), gen))
             loss = sum(losses.values())
@@ -154,16 +173,10 @@ class _Detection(Tuner):
             opt.step()
             sched.step()
             if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
-                shown = {k.removeprefix("loss_"): round(float(v.detach()), 4) for k, v in losses.items()}
-                bar.set_postfix(loss=round(float(loss.detach()), 4))
-                log.info(
-                    "%s step %d/%d loss %.4f %s",
-                    self.config_key,
-                    step + 1,
-                    cfg.steps,
-                    float(loss.detach()),
-                    shown,
-                )
+                self._log(bar, step + 1, loss, losses)
+            # never after the last step: the finished fit is written as records, not as a state
+            if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+                state.save(step + 1)
         model.eval()
         trainable, total = count_params(model)
         return DenseFitted(
@@ -173,6 +186,12 @@ class _Detection(Tuner):
             cfg.steps,
             model,
         )
+
+    def _log(self, bar: Any, done: int, loss: torch.Tensor, losses: dict[str, torch.Tensor]) -> None:
+        shown = {k.removeprefix("loss_"): round(float(v.detach()), 4) for k, v in losses.items()}
+        bar.set_postfix(loss=round(float(loss.detach()), 4))
+        log.info("%s step %d/%d loss %.4f %s", self.config_key, done, self.cfg.steps, float(loss.detach()),
+                 shown)
 
     def _groups(self, model: nn.Module) -> list[dict]:
         """SGD groups: the backbone at lr_backbone (det-ft), everything else at lr; frozen ones left out."""

@@ -103,12 +103,13 @@ def method_config_dict(
 
     Only the settings that apply to the model's input `modality` enter it (and the result key hashed
     from it): a text model's records hold the token dropout of its views, an image model's the crop
-    and flip of its augmentation, so a setting of one modality never moves the other's keys.
+    and flip of its augmentation, so a setting of one modality never moves the other's keys. Settings
+    that change no number (`key=False`: how often to log or save state) stay out as well.
     """
-    section = to_dict(getattr(cfg, config_key), modality)
+    section = to_dict(getattr(cfg, config_key), modality, keyed=True)
     if consumes == "dense":  # detectors have their own augmentation (flip) in their section
         return {config_key: section}
-    out = {config_key: section, "augment": to_dict(cfg.features.augment, modality)}
+    out = {config_key: section, "augment": to_dict(cfg.features.augment, modality, keyed=True)}
     if consumes == "features":
-        out["features"] = to_dict(cfg.features, modality)
+        out["features"] = to_dict(cfg.features, modality, keyed=True)
     return out
