@@ -42,9 +42,9 @@ class DetConfig:
     freeze_bn: bool = True
     detections_per_img: int = bounded(100, ge=1)  # COCO's AP counts at most 100 per image
     eval_batch_size: int = bounded(8, ge=1)
-    # how often the fit reports and saves itself changes no number: neither enters the result key
-    log_every: int = bounded(20, ge=1, key=False)  # steps between logged losses
-    # steps between saved resumable states (a killed run loses at most this many); 0 = never
+    log_every: int = bounded(20, ge=1)  # steps between logged losses
+    # steps between saved resumable states (a killed run loses at most this many); 0 = never. It
+    # changes no number, so it is left out of the result key
     checkpoint_every: int = bounded(500, ge=0, key=False)
 
     def __post_init__(self) -> None:

@@ -92,10 +92,10 @@ def test_another_seeds_state_is_ignored(backbone, tmp_path, monkeypatch, caplog)
     assert _same(_weights(other), _weights(_fit("det-frozen", backbone, False, seed=0)))
 
 
-def test_save_interval_and_log_interval_leave_the_key() -> None:
+def test_save_interval_leaves_the_key() -> None:
     base = load_eval_config("mini-dense")
     moved = load_eval_config(
-        "mini-dense", overrides=["det_frozen.checkpoint_every=7", "det_frozen.log_every=3"]
+        "mini-dense", overrides=["det_frozen.checkpoint_every=7"]
     )
     tuner = TUNERS.get("det-frozen")(base.det_frozen)
     assert config_key(moved, tuner) == config_key(base, tuner)
@@ -103,7 +103,7 @@ def test_save_interval_and_log_interval_leave_the_key() -> None:
         base, tuner
     )
     section = method_config_dict(base, "det_frozen", "dense")["det_frozen"]
-    assert "checkpoint_every" not in section and "log_every" not in section and "steps" in section
+    assert "checkpoint_every" not in section and "steps" in section
     assert "checkpoint_every: 7" in dump_config(moved)  # the resolved settings still show it
 
 
