@@ -131,13 +131,12 @@ def check_method_kinds(methods: list[str], train_spec: Any) -> None:
     for m in methods:
         dense_method = getattr(TUNERS.get(m), "consumes", None) == "dense"
         if dense_method != bool(getattr(train_spec, "dense", False)):
-            fits = "dense" if dense_method else "classification"
+            fits, want = "classification", ", ".join(DENSE_METHODS)
+            if dense_method:
+                fits, want = "dense", "lp, mlp, nmtune, ..."
             raise UserError(
                 f"method {m!r} is for {fits} tasks but task {train_spec.name!r} is "
-                f"{getattr(train_spec, 'type', 'classification')}; use "
-                + (f"{', '.join(DENSE_METHODS)}" if not dense_method else "lp, mlp, nmtune, ...")
-                + " for it"
-                + " (or split the suite)"
+                f"{getattr(train_spec, 'type', 'classification')}; use {want} for it (or split the suite)"
             )
 
 
