@@ -7,7 +7,6 @@ the predictions file, so `leaderboard submit` can recompute every AP with COCOev
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import logging
 import time
@@ -20,7 +19,7 @@ from nmlbench import tracking
 from nmlbench.errors import UserError
 from nmlbench.eval.config import EvalConfig, method_config_dict
 from nmlbench.io import atomic_path, sha256_file
-from nmlbench.results.io import FORMAT, SCHEMA_VERSION, write_record
+from nmlbench.results.io import write_record
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ def fit_and_record_dense(
     """Fit one detector on the train task, then predict, score and write one record per reported task."""
     from nmlbench.dense.metrics import dense_metrics
     from nmlbench.dense.tuners import DenseData
-    from nmlbench.eval.job import _model_block, _peak_mb, environment
+    from nmlbench.eval.job import build_record
 
     start = time.perf_counter()
     device = data.backbone.device
@@ -103,27 +102,18 @@ def fit_and_record_dense(
         if not masks:  # a detection task is scored, and stored, as boxes only
             results = [{k: v for k, v in r.items() if k != "segmentation"} for r in results]
         predictions = write_dense_predictions(path, results)
-        record = {
-            "format": FORMAT,
-            "schema_version": SCHEMA_VERSION,
-            "run_id": path.stem,
-            "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "suite": data.job.suite,
-            "seed": seed,
-            "model": _model_block(data.backbone),
-            "method": method_block,
-            "task": spec.record_block(data.train_spec),
-            "metrics": dense_metrics(split.coco, results, masks),
-            "flags": dense_flags(results),
-            "selection": fitted.selection_block(),
-            "predictions": {**predictions, "n": len(split)},
-            "cost": {
-                "wall_time_s": round(time.perf_counter() - start, 3),
-                "peak_memory_mb": _peak_mb(device),
-                "device": str(device),
-            },
-            "env": environment(),
-        }
+        record = build_record(
+            path,
+            data,
+            seed,
+            method_block,
+            spec,
+            start,
+            metrics=dense_metrics(split.coco, results, masks),
+            flags=dense_flags(results),
+            selection=fitted.selection_block(),
+            predictions={**predictions, "n": len(split)},
+        )
         write_record(path, record)
         log.info("%s %s %s s%d: box AP %.2f", data.backbone.name, method, spec.name, seed,
                  record["metrics"]["box_ap"])

@@ -153,32 +153,49 @@ def fit_and_record(
             logits = np.asarray(fitted.predict(inputs))
         preds = predict_labels(logits, getattr(split, "class_subset", None))
         labels = _labels(split).numpy()
-        record = {
-            "format": FORMAT,
-            "schema_version": SCHEMA_VERSION,
-            "run_id": path.stem,
-            "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "suite": data.job.suite,
-            "seed": seed,
-            "model": _model_block(data.backbone),
-            "method": method_block,
-            "task": spec.record_block(data.train_spec),
-            "metrics": compute_metrics(labels, preds),
-            "flags": prediction_flags(labels, preds),
-            "selection": selection,
-            "predictions": write_predictions(path, split.ids, labels, preds),
-            "cost": {
-                "wall_time_s": round(time.perf_counter() - start, 3),
-                "peak_memory_mb": _peak_mb(device),
-                "device": str(device),
-            },
-            "env": environment(),
-        }
+        record = build_record(
+            path,
+            data,
+            seed,
+            method_block,
+            spec,
+            start,
+            metrics=compute_metrics(labels, preds),
+            flags=prediction_flags(labels, preds),
+            selection=selection,
+            predictions=write_predictions(path, split.ids, labels, preds),
+        )
         write_record(path, record)
         log.info(
             "%s %s %s s%d: top1 %.2f", data.backbone.name, method, spec.name, seed, record["metrics"]["top1"]
         )
     return paths
+
+
+def build_record(
+    path: Path, data: Any, seed: int, method_block: dict[str, Any], spec: Any, start: float, **outcome: Any
+) -> dict[str, Any]:
+    """A result record: what ran (model, method, task, seed), its `outcome` (metrics, flags, selection,
+    predictions: classification and dense records differ only there), its cost and environment."""
+    device = data.backbone.device
+    return {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "run_id": path.stem,
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "suite": data.job.suite,
+        "seed": seed,
+        "model": _model_block(data.backbone),
+        "method": method_block,
+        "task": spec.record_block(data.train_spec),
+        **outcome,
+        "cost": {
+            "wall_time_s": round(time.perf_counter() - start, 3),
+            "peak_memory_mb": _peak_mb(device),
+            "device": str(device),
+        },
+        "env": environment(),
+    }
 
 
 def predict_labels(logits: np.ndarray, class_subset: np.ndarray | None) -> np.ndarray:

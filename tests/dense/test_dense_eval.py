@@ -61,12 +61,18 @@ def test_evaluate_writes_ap_records_and_coco_results(evaluated) -> None:
     assert [p.read_bytes() for p in again] == [p.read_bytes() for p in records]
 
 
-def test_submission_recomputes_ap_and_catches_edits(evaluated, tmp_path: Path) -> None:
-    _, root, records = evaluated
+def _submission(root: Path, tmp_path: Path) -> Path:
+    """The evaluated records staged as a submission folder."""
     sub = tmp_path / "sub"
     shutil.copytree(root / "results" / "custom", sub)
     (sub / "submission.json").write_text(
         '{"format": "nmlbench-submission", "schema_version": 1, "name": "dense", "author": "me"}')
+    return sub
+
+
+def test_submission_recomputes_ap_and_catches_edits(evaluated, tmp_path: Path) -> None:
+    _, root, records = evaluated
+    sub = _submission(root, tmp_path)
     board = BoardConfig(user_tasks=True)
     ok = submit(sub, tmp_path / "lb", board=board, accept=False)
     assert ok.accepted, ok.reasons
@@ -80,10 +86,7 @@ def test_submission_recomputes_ap_and_catches_edits(evaluated, tmp_path: Path) -
 
 def test_submission_refuses_detections_of_unknown_categories(evaluated, tmp_path: Path) -> None:
     _, root, records = evaluated
-    sub = tmp_path / "sub"
-    shutil.copytree(root / "results" / "custom", sub)
-    (sub / "submission.json").write_text(
-        '{"format": "nmlbench-submission", "schema_version": 1, "name": "dense", "author": "me"}')
+    sub = _submission(root, tmp_path)
     rec = json.loads(records[0].read_text())
     pred = sub / rec["predictions"]["path"]
     pred.write_text(json.dumps([{"image_id": 100, "category_id": 99, "bbox": [1, 1, 5, 5], "score": 0.9,
