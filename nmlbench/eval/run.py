@@ -65,6 +65,9 @@ class Job:
     suite: str
     root: str
     options: EvalOptions = field(default_factory=EvalOptions)
+    # The settings resolved once for the whole grid: a preset or --config file edited while the grid
+    # runs must not change (or stop) the jobs still to come, here or on a SLURM node.
+    cfg: EvalConfig | None = None
 
 
 def tasks_api() -> Any:
@@ -102,14 +105,21 @@ def resolve_tasks(s: Any, tasks: tuple[str, ...]) -> list[Any]:
 
 
 def plan_jobs(
-    models: list[str], methods: list[str], suite: str, seeds: list[int], root: str, options: EvalOptions
+    models: list[str],
+    methods: list[str],
+    suite: str,
+    seeds: list[int],
+    root: str,
+    options: EvalOptions,
+    cfg: EvalConfig | None = None,
 ) -> list[Job]:
     """Group tasks by the ID task that trains them; one job per (model, train task).
 
     Jobs carry task refs (built-in names or absolute YAML paths), never file stems, so a user's task
-    is found again wherever the job runs.
+    is found again wherever the job runs, and the resolved settings (`cfg`, read now if not given).
     """
     api = tasks_api()
+    cfg = cfg or resolve_config(options, suite)
     s = resolve_suite(suite)  # read once: the task list and the results folder both come from it
     groups: dict[str, list[str]] = {}
     for spec in resolve_tasks(s, options.tasks):
@@ -120,7 +130,7 @@ def plan_jobs(
     for train in groups:
         check_method_kinds(methods, api.get_task(train))
     return [
-        Job(m, train, tuple(refs), tuple(methods), tuple(seeds), label, root, options)
+        Job(m, train, tuple(refs), tuple(methods), tuple(seeds), label, root, options, cfg)
         for m in models
         for train, refs in groups.items()
     ]
@@ -178,8 +188,7 @@ def check_methods(jobs: list[Job], cfg: EvalConfig) -> None:
 
 def run_job(job: Job) -> list[str]:
     """Run every unfinished (method, seed) of `job`; returns the record paths (as strings)."""
-    opts = job.options
-    cfg = load_eval_config(opts.preset or default_preset(job.suite), opts.config_path, opts.overrides)
+    cfg = job.cfg or resolve_config(job.options, job.suite)
     backbone = None
     data = None
     config_written = False
@@ -243,6 +252,12 @@ def config_key(cfg: EvalConfig, tuner: Any, modality: str = "image") -> str:
     return stable_key(method_config_dict(cfg, tuner.config_key, tuner.consumes, modality))
 
 
+def resolve_config(options: EvalOptions, suite: str | None) -> EvalConfig:
+    """Preset <- --config file <- --set overrides, read from disk now."""
+    preset = options.preset or default_preset(suite or "custom")
+    return load_eval_config(preset, options.config_path, options.overrides)
+
+
 def default_preset(suite: str) -> str:
     """The built-in mini suites have their short schedules; every other suite the reference's."""
     return suite if suite in ("mini", "mini-text", "mini-dense") else "reference"
@@ -279,11 +294,9 @@ def evaluate(
         TUNERS.get(m)  # unknown method -> did-you-mean, before any work
     if not models:
         raise UserError("no model given; pass --model REF (checkpoint dir, timm name or open_clip:NAME)")
-    cfg = load_eval_config(  # validates presets and overrides before any work
-        options.preset or default_preset(suite or "custom"), options.config_path, options.overrides
-    )
+    cfg = resolve_config(options, suite)  # validates presets and overrides before any work
     root_s = str(check_output(output_root(root), folder=True))  # a root that can never be written: now
-    jobs = plan_jobs(list(models), methods, suite or "custom", list(seeds), root_s, options)
+    jobs = plan_jobs(list(models), methods, suite or "custom", list(seeds), root_s, options, cfg)
     check_models(models, cfg.pretrained, cfg.image_size, cfg.text)
     preflight(jobs)  # every task's data read and checked: bad input writes nothing
     check_methods(jobs, cfg)

@@ -98,9 +98,11 @@ def make_plan(opts: StudyOptions, root: Path) -> Plan:
         for rate in opts.rates
     ]
     ckpts = [str(checkpoint_dir(c, root)) for c in cfgs]
-    load_eval_config(default_preset(opts.suite), None, opts.eval_overrides)  # --eval-set, before any work
+    eval_cfg = load_eval_config(default_preset(opts.suite), None, opts.eval_overrides)  # before any work
     eval_opts = EvalOptions(tasks=opts.tasks, overrides=opts.eval_overrides, data_root=opts.data_root)
-    jobs = [plan_jobs([c], methods, opts.suite, list(opts.seeds), str(root), eval_opts) for c in ckpts]
+    jobs = [
+        plan_jobs([c], methods, opts.suite, list(opts.seeds), str(root), eval_opts, eval_cfg) for c in ckpts
+    ]
     preflight(jobs[0] if jobs else [])  # every task's data read and checked before any pretraining
     return Plan(cfgs, ckpts, jobs)
 

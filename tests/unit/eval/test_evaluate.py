@@ -256,3 +256,25 @@ def test_resolved_config_is_written_beside_records(fake_tasks, tmp_path: Path) -
     [cfg_file] = list((tmp_path / "results" / "toys" / "configs").glob("*.yaml"))
     cfg = yaml.safe_load(cfg_file.read_text())
     assert cfg["lp"]["lr"] == 0.05 and cfg["nmtune"]["lambda_cov"] == 0.04
+
+
+def test_config_file_edited_mid_grid_changes_nothing(fake_tasks, tmp_path: Path, monkeypatch) -> None:
+    """The grid's settings are read once: editing --config (or a preset) while it runs neither changes
+    the jobs still to come nor stops them (a key unknown to the new file once did)."""
+    import nmlbench.eval.run as run
+
+    config = tmp_path / "tuning.yaml"
+    config.write_text("lp:\n  lr: 0.05\n")
+    real = run.fit_and_record
+
+    def edit_after_first_fit(*a, **k):
+        out = real(*a, **k)
+        config.write_text("lp:\n  lr: 0.5\n  not_a_setting: 1\n")
+        return out
+
+    monkeypatch.setattr(run, "fit_and_record", edit_after_first_fit)
+    opts = _opts(tasks=("toy", "toy2"), config_path=str(config))
+    paths = evaluate(["tinyresnet"], ["lp"], None, [0], tmp_path / "out", opts)
+    records = [json.loads(p.read_text()) for p in paths]
+    assert len(records) == 2 and {r["task"]["name"] for r in records} == {"toy", "toy2"}
+    assert [r["method"]["config"]["lp"]["lr"] for r in records] == [0.05, 0.05]
