@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 
 from nmlbench.config import bounded, seed_field
 from nmlbench.features.cache import SplitRef, cache_path, ids_fingerprint, load_features, save_features
-from nmlbench.models.load import AugmentConfig, Backbone
+from nmlbench.models.augment import AugmentConfig
+from nmlbench.models.load import Backbone
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ import hashlib
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,68 +31,12 @@ from timm.data import DEFAULT_CROP_PCT
 from torch import nn
 from torchvision import transforms as T
 
-from nmlbench.config import bounded, only_for
 from nmlbench.errors import UserError
 from nmlbench.models import zoo
+from nmlbench.models.augment import AugmentConfig
+from nmlbench.models.encoder import PooledEncoder
 from nmlbench.models.info import FIX, read_checkpoint_info, verified_weights_sha256
 from nmlbench.models.refs import FIX_RANDOM, ModelIdentity, ModelRef, identity_of, parse_ref, quiet_open_clip
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Train-time augmentation for tuning and cached views; None picks the library's reference value.
-
-    Each field applies to one input modality and enters the result keys of that modality's models only.
-    """
-
-    # RandomResizedCrop lower scale: timm 0.8, CLIP 0.9 [ref]
-    scale_min: float | None = bounded(None, gt=0, le=1, only="image")
-    scale_max: float = bounded(1.0, gt=0, le=1, only="image")
-    hflip: bool | None = only_for("image", None)  # timm: flip [ref]; CLIP: no flip [ref]
-    # text views [ours]: each non-special token becomes [MASK] (else [UNK]) with this probability,
-    # drawn independently per view, so NMTune's consistency term compares two corrupted copies
-    token_drop: float = bounded(0.1, ge=0, lt=1, only="text")
-
-    def __post_init__(self) -> None:
-        if self.scale_min is not None and not 0.0 < self.scale_min <= self.scale_max <= 1.0:
-            raise ValueError(f"need 0 < scale_min <= scale_max <= 1, got {self.scale_min}, {self.scale_max}")
-
-
-class PooledEncoder(nn.Module):
-    """images (B,3,H,W) -> pooled features (B,D); also pooled intermediate taps for LEVI."""
-
-    def __init__(self, model: nn.Module, library: str) -> None:
-        super().__init__()
-        self.model = model
-        self.library = library
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.library == "open_clip":
-            return self.model(x)  # the visual tower's projected embedding, (B, D)
-        return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
-
-    def taps(self, x: torch.Tensor, indices: list[int]) -> list[torch.Tensor]:
-        """Pooled features at the given block/stage indices, each (B, d_i)."""
-        if self.library == "open_clip":
-            out = self.model.forward_intermediates(
-                x,
-                indices=indices,
-                intermediates_only=True,
-                normalize_intermediates=True,
-                output_extra_tokens=True,
-            )
-            prefix = out.get("image_intermediates_prefix")
-            if prefix:  # ViT: class token (after ln_post); else pool the maps
-                return [p[:, 0] for p in prefix]
-            return [m.mean(dim=(2, 3)) for m in out["image_intermediates"]]
-        if getattr(self.model, "num_prefix_tokens", 0) > 0:
-            # timm ViT: class token after the final norm, the taps METHODS.md describes
-            out = self.model.forward_intermediates(
-                x, indices=indices, intermediates_only=True, norm=True, return_prefix_tokens=True
-            )
-            return [prefix[:, 0] for _, prefix in out]
-        out = self.model.forward_intermediates(x, indices=indices, intermediates_only=True)
-        return [m.mean(dim=(2, 3)) if m.ndim == 4 else m.mean(dim=1) for m in out]
 
 
 class Backbone:

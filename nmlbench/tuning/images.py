@@ -15,7 +15,7 @@ from peft import LoraConfig, inject_adapter_in_model
 from torch import nn
 
 from nmlbench.errors import UserError
-from nmlbench.models.load import PooledEncoder
+from nmlbench.models.encoder import PooledEncoder
 
 # Eval tensors of a split are kept in memory below this size, else streamed batch by batch.
 _MATERIALISE_BYTES = 256 * 2**20

@@ -16,7 +16,8 @@ from PIL import Image
 from nmlbench.errors import UserError
 from nmlbench.eval.config import load_eval_config
 from nmlbench.models import load_backbone, zoo
-from nmlbench.models.refs import fetch_weights, model_identity, parse_ref
+from nmlbench.models.fetch import fetch_weights
+from nmlbench.models.refs import model_identity, parse_ref
 
 # names timm and open_clip both know (9 with timm 1.0 / open_clip 3.3: convnext_*, swin_base_..., ...)
 BOTH = sorted(set(timm.list_models()) & set(open_clip.list_models()))
