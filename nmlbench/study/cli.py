@@ -15,18 +15,23 @@ from nmlbench.io import check_output, write_text
 from nmlbench.paths import output_root
 from nmlbench.rates import parse_rates
 from nmlbench.study.run import StudyOptions, run_study
+from nmlbench.tasks import get_suite
 
 # --modality: (pretraining preset, evaluation suite, methods) of the built-in studies. The text study
 # runs the methods NMTune's language experiments compare on frozen models (LP, MLP, NMTune); the
-# others run on text too (--methods all), at ~10x the time of the three (docs/language.md).
+# others run on text too (--methods all), at ~10x the time of the three (docs/language.md). The dense
+# study evaluates the same image checkpoints with detectors (det-frozen, det-ft, det-lora) on the mini
+# dense task; opt-in, as its fits take minutes each (docs/dense.md).
 MODALITIES = {
     "image": ("mini-resnet", "mini", "all"),
     "text": ("mini-text", "mini-text", "lp,mlp,nmtune"),
+    "dense": ("mini-resnet", "mini-dense", "all"),
 }
 
 EPILOG = """examples:
   nmlbench run                                        # the mini study, under 10 minutes on 2 cores
   nmlbench run --modality text                        # the mini text study: tinytext, 11 tasks, LP/MLP/NMTune
+  nmlbench run --modality dense                       # the mini dense study: box / mask AP, det-* methods
   nmlbench run --noise 0,5,10,20,30% --seeds 0,1      # a finer sweep, two tuning seeds
   nmlbench run --methods lp,mlp,nmtune --preset mini-clip
   nmlbench run --tensorboard                          # curves: tensorboard --logdir nmlbench-out/tb
@@ -47,7 +52,8 @@ def add_parser(subparsers: Any) -> None:
         choices=tuple(MODALITIES),
         default="image",
         help="image: the mini vision study; text: the mini text study (preset mini-text, "
-        "suite mini-text); sets the defaults of --preset and --suite",
+        "suite mini-text); dense: detection / segmentation on the image checkpoints (suite "
+        "mini-dense); sets the defaults of --preset and --suite",
     )
     p.add_argument(
         "--preset", default=None, help="pretraining preset (default: mini-resnet; text: mini-text)"
@@ -58,9 +64,15 @@ def add_parser(subparsers: Any) -> None:
         default="0",
         help="pretraining seeds, e.g. 0,1",
     )
-    p.add_argument("--methods", default=None,
-                   help="tuning methods, comma-separated, or 'all' (default: all; text: lp,mlp,nmtune)")
-    p.add_argument("--suite", default=None, help="evaluation suite (default: mini; text: mini-text)")
+    p.add_argument(
+        "--methods",
+        default=None,
+        help="tuning methods, comma-separated, or 'all': the classification methods, or det-* on a "
+        "dense suite (default: all; text: lp,mlp,nmtune)",
+    )
+    p.add_argument(
+        "--suite", default=None, help="evaluation suite (default: mini; text: mini-text; dense: mini-dense)"
+    )
     p.add_argument("--task", default="", help="only these tasks of the suite, comma-separated")
     p.add_argument("--seeds", type=cliargs.seeds("--seeds"), default="0", help="tuning seeds, e.g. 0,1")
     p.add_argument(
@@ -115,7 +127,9 @@ def run(args: argparse.Namespace) -> int:
     with tracking.activated(track):  # reaches the worker processes; never part of a key
         _, table = run_study(opts)
     print(table)
-    out = output_root(args.root) / "study" / f"{args.suite}-summary.txt"
+    # the suite's results-folder label: a built-in name, or a user suite's name + short key (a suite
+    # given as a path must not put the summary beside the suite file)
+    out = output_root(args.root) / "study" / f"{get_suite(args.suite).label}-summary.txt"
     write_text(out, table + "\n")
     print(f"\nsummary written to {out}")
     return 0

@@ -73,23 +73,18 @@ def _pretrain_one(cfg: Any, root: str, data_root: str | None) -> str:
 
 def make_plan(opts: StudyOptions, root: Path) -> Plan:
     """Resolve every name up front, so a typo fails before minutes of pretraining."""
-    from nmlbench.errors import UserError
     from nmlbench.eval import EvalOptions
     from nmlbench.eval.config import load_eval_config
-    from nmlbench.eval.run import default_preset, plan_jobs, preflight
+    from nmlbench.eval.run import default_preset, expand_methods, plan_jobs, preflight
     from nmlbench.pretrain.config import load_pretrain_config
     from nmlbench.pretrain.train import checkpoint_dir
-    from nmlbench.tasks import get_suite
-    from nmlbench.tuning import ALL_METHODS, TUNERS
+    from nmlbench.tuning import TUNERS
 
-    methods = list(ALL_METHODS) if list(opts.methods) == ["all"] else list(opts.methods)
+    # `all`: the classification methods, or the dense ones (det-*) on a suite of detection /
+    # segmentation tasks; a method of the other kind is refused by plan_jobs, before any pretraining
+    methods = expand_methods(list(opts.methods), opts.suite, opts.tasks)
     for m in methods:
         TUNERS.get(m)
-    if any(getattr(t, "dense", False) for t in get_suite(opts.suite).specs()):
-        raise UserError(
-            f"suite {opts.suite!r} has detection/segmentation tasks; the study runs classification suites: "
-            "evaluate dense tasks with `nmlbench evaluate --suite mini-dense --method det-frozen,det-ft`"
-        )
     cfgs = [
         load_pretrain_config(
             opts.preset, None, [*opts.pretrain_overrides, f"noise.rate={rate}", f"seed={seed}"]

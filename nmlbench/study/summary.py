@@ -1,4 +1,5 @@
-"""The study's headline table: per method, ID and OOD averages at each noise rate, and the OOD change."""
+"""The study's headline tables: per method, ID and OOD averages at each noise rate, and the OOD change;
+one table per headline metric (top-1 for classification, box / mask AP for dense tasks)."""
 
 from __future__ import annotations
 
@@ -8,34 +9,46 @@ from pathlib import Path
 
 import pandas as pd
 
+# The headline metric of each record kind, in table order: top-1 for classification; COCO box AP, and
+# mask AP where the task has masks, for dense tasks (kept in their own tables, never averaged together).
+HEADLINES = {"top1": "top-1 %", "box_ap": "box AP", "mask_ap": "mask AP"}
+
 
 def records_frame(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """One row per (record, headline metric it has); `value` in percent."""
     rows = []
     for p in paths:
         rec = json.loads(Path(p).read_text(encoding="utf-8"))
         noise = rec["model"].get("noise") or {}
-        rows.append(
-            {
-                "method": rec["method"]["name"],
-                "rate": float(noise.get("rate", 0.0)),
-                "pretrain_seed": rec["model"].get("pretrain_seed") or 0,
-                "seed": rec["seed"],
-                "task": rec["task"]["name"],
-                "domain": rec["task"]["domain"],
-                "top1": rec["metrics"]["top1"],
-            }
-        )
+        base = {
+            "method": rec["method"]["name"],
+            "rate": float(noise.get("rate", 0.0)),
+            "pretrain_seed": rec["model"].get("pretrain_seed") or 0,
+            "seed": rec["seed"],
+            "task": rec["task"]["name"],
+            "domain": rec["task"]["domain"],
+        }
+        for metric in HEADLINES:
+            if metric in rec["metrics"]:
+                rows.append({**base, "metric": metric, "value": rec["metrics"][metric]})
     return pd.DataFrame(rows)
 
 
 def study_table(paths: Iterable[str | Path]) -> str:
-    """Mean ± std over (pretraining seed, tuning seed) pairs of the per-domain task average."""
+    """Per headline metric: mean ± std over (pretraining seed, tuning seed) pairs of the per-domain
+    task average, and the OOD change against the clean checkpoint."""
     df = records_frame(paths)
     if df.empty:
         return "no results"
+    metrics = [m for m in HEADLINES if m in set(df.metric)]
+    return "\n\n".join(_metric_table(df[df.metric == m], HEADLINES[m]) for m in metrics)
+
+
+def _metric_table(df: pd.DataFrame, unit: str) -> str:
     # Average over tasks first, per seed pair, so the std is the spread between seeds, not tasks.
-    per_seed = df.groupby(["method", "rate", "domain", "pretrain_seed", "seed"])["top1"].mean().reset_index()
-    stats = per_seed.groupby(["method", "rate", "domain"])["top1"].agg(["mean", "std", "count"]).reset_index()
+    per_seed = df.groupby(["method", "rate", "domain", "pretrain_seed", "seed"])["value"].mean().reset_index()
+    grouped = per_seed.groupby(["method", "rate", "domain"])["value"]
+    stats = grouped.agg(["mean", "std", "count"]).reset_index()
     clean = stats[stats.rate == 0.0].set_index(["method", "domain"])["mean"]
     lines = []
     rates = sorted(stats.rate.unique())
@@ -62,9 +75,9 @@ def study_table(paths: Iterable[str | Path]) -> str:
     out.insert(1, "-+-".join("-" * w for w in widths))
     n = int(stats["count"].max())
     note = (
-        f"top-1 %, task average, mean ± std over {n} seed pair(s)"
+        f"{unit}, task average, mean ± std over {n} seed pair(s)"
         if n > 1
-        else "top-1 %, task average, one seed (use --seeds 0,1 for a spread)"
+        else f"{unit}, task average, one seed (use --seeds 0,1 for a spread)"
     )
     return "\n".join(out) + f"\n({note})"
 
@@ -76,7 +89,10 @@ def _fmt(cell: pd.DataFrame) -> str:
     return f"{mean:.2f}" if pd.isna(std) else f"{mean:.2f}±{std:.2f}"
 
 
-_ORDER = ["lp", "mlp", "nmtune", "lora", "nmtune-lora", "ft", "levi", "levi-lora"]
+_ORDER = [
+    *("lp", "mlp", "nmtune", "lora", "nmtune-lora", "ft", "levi", "levi-lora"),
+    *("det-frozen", "det-ft", "det-lora"),
+]
 
 
 def _method_order(name: str) -> tuple[int, str]:

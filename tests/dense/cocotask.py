@@ -72,3 +72,13 @@ def write_task(folder: Path, kind: str = "instance_segmentation", n_train: int =
         "params:\n  images: images/{split}\n  annotations: annotations/instances_{split}.json\n"
         "  split_map: {train: train, test: test}\n", encoding="utf-8")
     return yaml_path
+
+
+def write_ood_task(folder: Path, train: Path, kind: str) -> Path:
+    """A shifted test of `train` (its test split read again, as an OOD task of type `kind`)."""
+    path = folder / f"shift-{kind}.yaml"
+    path.write_text(
+        f"version: 1\nreader: coco\ntype: {kind}\ndomain: ood\ntrain_task: {train.name}\nnum_classes: 2\n"
+        "params:\n  images: images/{split}\n  annotations: annotations/instances_{split}.json\n"
+        "  split_map: {test: test}\n", encoding="utf-8")
+    return path

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cocotask import write_annotations, write_split, write_task
+from cocotask import write_annotations, write_ood_task, write_split, write_task
 from harness import reject as _reject
 
 from nmlbench.cli import main
@@ -187,19 +187,10 @@ def test_dense_records_leave_classification_tables_unchanged(evaluated, tmp_path
     assert added == {"leaderboard-box_ap.csv", "leaderboard-mask_ap.csv"}
 
 
-def _ood_task(folder: Path, train: Path, kind: str) -> Path:
-    path = folder / f"shift-{kind}.yaml"
-    path.write_text(
-        f"version: 1\nreader: coco\ntype: {kind}\ndomain: ood\ntrain_task: {train.name}\nnum_classes: 2\n"
-        "params:\n  images: images/{split}\n  annotations: annotations/instances_{split}.json\n"
-        "  split_map: {test: test}\n", encoding="utf-8")
-    return path
-
-
 def test_a_detection_shift_scores_the_box_branch_of_a_mask_rcnn(tmp_path: Path, capsys) -> None:
     """COCO -> COCO-O: segmentation-trained heads, box-only OOD annotations: box AP, boxes stored."""
     task = write_task(tmp_path / "data", n_train=2, n_test=2)
-    ood = _ood_task(tmp_path / "data", task, "detection")
+    ood = write_ood_task(tmp_path / "data", task, "detection")
     argv = ["evaluate", "--model", "tinyresnet", "--method", "det-frozen", "--task", f"{task},{ood}",
             "--root", str(tmp_path / "out"), *FAST]
     assert main(argv) == 0
@@ -211,6 +202,6 @@ def test_a_detection_shift_scores_the_box_branch_of_a_mask_rcnn(tmp_path: Path, 
     assert all("segmentation" not in r for r in stored)
     assert "mask_ap" in recs["shapes"][1]["metrics"]
     boxes = write_task(tmp_path / "boxes", kind="detection", n_train=2, n_test=2)
-    bad = _ood_task(tmp_path / "boxes", boxes, "instance_segmentation")
+    bad = write_ood_task(tmp_path / "boxes", boxes, "instance_segmentation")
     argv = ["evaluate", "--model", "tinyresnet", "--method", "det-frozen", "--task", f"{boxes},{bad}", *FAST]
     _reject(argv, capsys, expect=["predicts no masks"])
