@@ -51,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--preset",
         default=None,
-        help="tuner preset: mini | mini-text | mini-dense | reference (default: by suite)"
+        help="tuner preset: mini | mini-text | mini-dense | reference (default: by suite)",
     )
     p.add_argument("--config", default=None, help="YAML file with EvalConfig sections (lp:, nmtune:, ...)")
     p.add_argument(

@@ -174,16 +174,26 @@ def preflight(jobs: list[Job]) -> None:
 def check_methods(jobs: list[Job], cfg: EvalConfig) -> None:
     """Every method can run on every model (LoRA needs attention blocks, LEVI tap points) before the
     first record is written; else `--method lp,lora` on a CNN would write LP records, then fail."""
-    from nmlbench.tuning.base import Tuner
-
-    picky = [m for m in jobs[0].methods if TUNERS.get(m).check_backbone is not Tuner.check_backbone]
-    if not picky:
+    if not picky_methods(jobs[0].methods):
         return
     device = resolve_device(cfg.device)
     for model in dict.fromkeys(j.model for j in jobs):
         backbone = _backbone(model, cfg, device)  # kept in _LOADED: the first job reuses it
-        for method in picky:
-            TUNERS.get(method)(method_config(cfg, TUNERS.get(method).config_key)).check_backbone(backbone)
+        check_methods_on(backbone, jobs[0].methods, cfg)
+
+
+def picky_methods(methods: Any) -> list[str]:
+    """The methods that can refuse a model (their tuner overrides `check_backbone`)."""
+    from nmlbench.tuning.base import Tuner
+
+    return [m for m in methods if TUNERS.get(m).check_backbone is not Tuner.check_backbone]
+
+
+def check_methods_on(backbone: Any, methods: Any, cfg: EvalConfig) -> None:
+    """UserError (one line) from the first method that cannot run on `backbone`. Only its
+    architecture matters, so `nmlbench run` checks a random init before pretraining it."""
+    for method in picky_methods(methods):
+        TUNERS.get(method)(method_config(cfg, TUNERS.get(method).config_key)).check_backbone(backbone)
 
 
 def run_job(job: Job) -> list[str]:

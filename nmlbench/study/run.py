@@ -99,7 +99,22 @@ def make_plan(opts: StudyOptions, root: Path) -> Plan:
         plan_jobs([c], methods, opts.suite, list(opts.seeds), str(root), eval_opts, eval_cfg) for c in ckpts
     ]
     preflight(jobs[0] if jobs else [])  # every task's data read and checked before any pretraining
+    check_architectures(cfgs, methods, eval_cfg)
     return Plan(cfgs, ckpts, jobs)
+
+
+def check_architectures(cfgs: list[Any], methods: list[str], eval_cfg: Any) -> None:
+    """Every method can run on every architecture the study pretrains (detection needs a CNN pyramid,
+    LoRA its target layers, LEVI tap points), checked on a seeded random init of each: a ViT preset
+    with `--modality dense` fails here in one line, not after its pretraining."""
+    from nmlbench.eval.run import check_methods_on, picky_methods
+    from nmlbench.models import load_backbone
+
+    if not picky_methods(methods):
+        return
+    for model, size in dict.fromkeys((c.model, c.image_size) for c in cfgs):
+        backbone = load_backbone(model, pretrained=False, image_size=size, text=eval_cfg.text)
+        check_methods_on(backbone, methods, eval_cfg)
 
 
 def execute(plan: Plan, opts: StudyOptions, root: Path) -> tuple[list[Path], float]:

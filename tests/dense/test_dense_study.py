@@ -74,3 +74,15 @@ def test_classification_method_on_a_dense_suite_is_refused_before_pretraining(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "method 'lp' is for classification tasks" in err and "det-frozen" in err
     assert not out.exists() or not any(out.rglob("*.safetensors"))
+
+
+def test_a_vit_preset_on_a_dense_suite_is_refused_before_pretraining(
+    dense_suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Detection needs a CNN pyramid: checked on a random init of the preset's architecture, so the
+    study stops in one line instead of after pretraining three ViTs."""
+    out = tmp_path / "out"
+    assert main(["run", "--suite", str(dense_suite), "--preset", "mini-vit", "--root", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "is a ViT" in err and "use a CNN" in err
+    assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
