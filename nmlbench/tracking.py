@@ -45,10 +45,20 @@ class TrackOptions:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The `--tensorboard [DIR]` and `--wandb PROJECT` flags every training verb shares."""
-    p.add_argument("--tensorboard", nargs="?", const="", default=None, metavar="DIR",
-                   help="write training curves as TensorBoard event files (default DIR: <output root>/tb)")
-    p.add_argument("--wandb", default=None, metavar="PROJECT",
-                   help="log training curves to this Weights & Biases project (needs `pip install wandb`)")
+    p.add_argument(
+        "--tensorboard",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="write training curves as TensorBoard event files (default DIR: <output root>/tb)",
+    )
+    p.add_argument(
+        "--wandb",
+        default=None,
+        metavar="PROJECT",
+        help="log training curves to this Weights & Biases project (needs `pip install wandb`)",
+    )
 
 
 def from_args(args: argparse.Namespace, root: str | Path | None) -> TrackOptions:
@@ -100,8 +110,9 @@ def _set_env(values: dict[str, str | None]) -> None:
 
 def active() -> TrackOptions:
     env = os.environ
-    return TrackOptions(env.get(ENV_TENSORBOARD) or None, env.get(ENV_WANDB) or None,
-                        env.get(ENV_WANDB_DIR) or None)
+    return TrackOptions(
+        env.get(ENV_TENSORBOARD) or None, env.get(ENV_WANDB) or None, env.get(ENV_WANDB_DIR) or None
+    )
 
 
 class Curves:
@@ -111,8 +122,15 @@ class Curves:
     earlier attempt logged after it (`purge_step`), so the curve continues instead of doubling back.
     """
 
-    def __init__(self, opts: TrackOptions, kind: str, name: str, start_step: int = 0,
-                 state_dir: Path | None = None, config: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        opts: TrackOptions,
+        kind: str,
+        name: str,
+        start_step: int = 0,
+        state_dir: Path | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
         self._tb: Any = None
         self._wb: Any = None
         if opts.tensorboard:
@@ -121,8 +139,15 @@ class Curves:
             self._tb = SummaryWriter(str(Path(opts.tensorboard) / kind / name), purge_step=start_step + 1)
         if opts.wandb:
             wandb = require_wandb()
-            self._wb = wandb.init(project=opts.wandb, name=name, group=kind, dir=opts.wandb_dir,
-                                  id=_wandb_id(state_dir, start_step), resume="allow", config=config or {})
+            self._wb = wandb.init(
+                project=opts.wandb,
+                name=name,
+                group=kind,
+                dir=opts.wandb_dir,
+                id=_wandb_id(state_dir, start_step),
+                resume="allow",
+                config=config or {},
+            )
 
     @property
     def enabled(self) -> bool:
@@ -149,8 +174,13 @@ class Curves:
             self._wb = None
 
 
-def open_curves(kind: str, name: str | None, start_step: int = 0, state_dir: Path | None = None,
-                config: dict[str, Any] | None = None) -> Curves:
+def open_curves(
+    kind: str,
+    name: str | None,
+    start_step: int = 0,
+    state_dir: Path | None = None,
+    config: dict[str, Any] | None = None,
+) -> Curves:
     """Curves for run `name` under the active settings (a no-op object when none, or no name)."""
     opts = active() if name else TrackOptions()
     return Curves(opts, kind, name or "", start_step, state_dir, config)
@@ -196,6 +226,22 @@ _SINK: list[ProgressSink] = []
 def set_progress_sink(sink: ProgressSink | None) -> None:
     """Where pretraining runs in this process report their steps (None: nowhere)."""
     _SINK[:] = [sink] if sink is not None else []
+
+
+# -- finished (method, seed) cells of an evaluation job, for the same parent ----------------------
+
+_FIT_SINK: list[ProgressSink] = []
+
+
+def set_fit_sink(sink: ProgressSink | None) -> None:
+    """Where evaluation jobs in this process report their finished cells (None: nowhere)."""
+    _FIT_SINK[:] = [sink] if sink is not None else []
+
+
+def report_fits(job: str, done: int, total: int) -> None:
+    """An evaluation job has `done` of its `total` cells finished (a skipped, finished cell counts)."""
+    if _FIT_SINK:
+        _FIT_SINK[0](job, done, total, 0)
 
 
 class StepReporter:

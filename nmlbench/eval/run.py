@@ -18,6 +18,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from nmlbench import tracking
 from nmlbench.config import dump_config, stable_key
 from nmlbench.errors import UserError
 from nmlbench.eval.config import (
@@ -205,6 +206,7 @@ def run_job(job: Job) -> list[str]:
     out: list[str] = []
     task_labels = [tasks_api().get_task(t).label for t in job.report_tasks]
     model = model_label(job.model, cfg)
+    n_cells, finished = len(job.methods) * len(job.seeds), 0
     for method in job.methods:
         tuner = TUNERS.get(method)(method_config(cfg, TUNERS.get(method).config_key))
         key = config_key(cfg, tuner, model_modality(job.model, cfg))
@@ -213,9 +215,11 @@ def run_job(job: Job) -> list[str]:
                 record_path(job.root, job.suite, make_run_id(model, method, t, seed, key))
                 for t in task_labels
             ]
+            finished += 1  # reported once the cell is done: a study's progress counts cells
             if all(is_complete(p) for p in paths):
                 log.info("skip %s %s %s s%d: finished", job.model, method, job.train_task, seed)
                 out += [str(p) for p in paths]
+                tracking.report_fits(job_name(job), finished, n_cells)
                 continue
             if backbone is None:
                 backbone = _backbone(job.model, cfg, resolve_device(cfg.device))
@@ -228,7 +232,13 @@ def run_job(job: Job) -> list[str]:
             if not config_written:  # beside the first record, never before: a refused grid writes nothing
                 write_text(config_path(job.root, job.suite, cfg), dump_config(cfg))
                 config_written = True
+            tracking.report_fits(job_name(job), finished, n_cells)
     return out
+
+
+def job_name(job: Job) -> str:
+    """A job's name in progress reports: its model and train task (unique within a grid)."""
+    return f"{job.model} | {job.train_task}"
 
 
 def _backbone(ref: str, cfg: EvalConfig, device: str) -> Any:

@@ -15,7 +15,6 @@ from nmlbench.io import check_output, write_text
 from nmlbench.paths import output_root
 from nmlbench.rates import parse_rates
 from nmlbench.study.run import StudyOptions, run_study
-from nmlbench.tasks import get_suite
 
 # --modality: (pretraining preset, evaluation suite, methods) of the built-in studies. The text study
 # runs the methods NMTune's language experiments compare on frozen models (LP, MLP, NMTune); the
@@ -129,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
     print(table)
     # the suite's results-folder label: a built-in name, or a user suite's name + short key (a suite
     # given as a path must not put the summary beside the suite file)
+    from nmlbench.tasks import get_suite  # at call time: the task stage's current functions
+
     out = output_root(args.root) / "study" / f"{get_suite(args.suite).label}-summary.txt"
     write_text(out, table + "\n")
     print(f"\nsummary written to {out}")

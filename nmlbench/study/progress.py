@@ -1,4 +1,5 @@
-"""`nmlbench run`'s progress: one line per stage, pretraining (steps) then evaluation (jobs).
+"""`nmlbench run`'s progress: one line per stage, pretraining (steps) then evaluation (fits: one per
+method x tuning seed of each job, so a job of three 5-minute detector fits moves the bar three times).
 
 Each stage's ETA comes from that stage's own measured rate over the last minute. A single bar over
 "jobs" mixed minutes-long pretraining runs with seconds-long evaluation jobs: the first pretraining
@@ -90,20 +91,21 @@ class Stage:
 
 
 class StudyProgress:
-    """Collects pretraining step reports and finished evaluation jobs; draws one line per stage."""
+    """Collects pretraining step reports and finished evaluation fits; draws one line per stage."""
 
     def __init__(
         self,
         runs: Sequence[str],
-        n_jobs: int,
+        n_fits: int,
         file: IO[str] | None = None,
         disable: bool | None = None,
         clock: object = time.monotonic,
     ) -> None:
         self.clock = clock
         self.pre = Stage("pretraining", "steps")
-        self.eval = Stage("evaluation", "jobs", total=n_jobs)
+        self.eval = Stage("evaluation", "fits", total=n_fits)
         self.runs = {name: None for name in runs}  # name -> (done, total, resumed at) once reported
+        self.jobs: dict[str, int] = {}  # evaluation job -> fits finished
         self.skipped: set[str] = set()
         self._bars = None
         if disable is not True:
@@ -133,11 +135,18 @@ class StudyProgress:
         if self.eval.started_at is None:
             self.eval.record(0, self.clock())
 
-    def job_done(self) -> None:
-        self.eval.done += 1
+    def fits(self, job: str, done: int, total: int, _start: int = 0) -> None:
+        """An evaluation job's finished fits (nmlbench.tracking's fit sink signature); idempotent, as
+        a worker's last report may arrive after its job was seen to finish."""
+        self.jobs[job] = max(self.jobs.get(job, 0), done)
+        self.eval.done = sum(self.jobs.values())
         self.eval.record(self.eval.done, self.clock())
         if self.eval.done >= (self.eval.total or 0):
             self.eval.finished_at = self.clock()
+
+    def job_done(self, job: str, fits: int) -> None:
+        """A job returned: all its fits count, whether or not their reports arrived."""
+        self.fits(job, fits, fits)
 
     def _update_pre(self) -> None:
         now = self.clock()

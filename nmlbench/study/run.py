@@ -61,8 +61,9 @@ def _worker_init(progress: Any = None) -> None:
     import torch
 
     torch.set_num_threads(1)
-    if progress is not None:  # pretraining runs report (name, step, total, resumed at) to the parent
-        tracking.set_progress_sink(lambda *msg: progress.put(msg))
+    if progress is not None:  # pretraining steps and evaluation fits go to the parent, tagged
+        tracking.set_progress_sink(lambda *msg: progress.put(("steps", *msg)))
+        tracking.set_fit_sink(lambda *msg: progress.put(("fits", *msg)))
 
 
 def _pretrain_one(cfg: Any, root: str, data_root: str | None) -> str:
@@ -119,30 +120,32 @@ def check_architectures(cfgs: list[Any], methods: list[str], eval_cfg: Any) -> N
 
 def execute(plan: Plan, opts: StudyOptions, root: Path) -> tuple[list[Path], float]:
     """Run the plan; returns the record paths (in plan order) and the pretraining wall time."""
-    from nmlbench.eval.run import run_job
+    from nmlbench.eval.run import job_name, run_job
     from nmlbench.mini import load_upstream
 
     load_upstream(opts.data_root)  # generate the mini data once, before workers could race for it
     t0 = time.perf_counter()
     workers = opts.workers or (os.cpu_count() or 1)
     names = [Path(c).name for c in plan.ckpts]
-    progress = StudyProgress(names, sum(map(len, plan.evaluation)))
+    progress = StudyProgress(names, sum(_fits(j) for jobs in plan.evaluation for j in jobs))
     if workers <= 1:
         tracking.set_progress_sink(lambda *msg: (progress.report(*msg), progress.refresh()))
+        tracking.set_fit_sink(lambda *msg: (progress.fits(*msg), progress.refresh()))
         try:
             for name, cfg in zip(names, plan.pretrain, strict=True):
                 _pretrain_one(cfg, str(root), opts.data_root)
                 progress.run_finished(name)
                 progress.refresh()
+            t_pre = time.perf_counter() - t0
+            progress.jobs_queued()
+            records = []
+            for j in (j for jobs in plan.evaluation for j in jobs):
+                records += [Path(p) for p in run_job(j)]
+                progress.job_done(job_name(j), _fits(j))
+                progress.refresh()
         finally:
             tracking.set_progress_sink(None)
-        t_pre = time.perf_counter() - t0
-        progress.jobs_queued()
-        records = []
-        for j in (j for jobs in plan.evaluation for j in jobs):
-            records += [Path(p) for p in run_job(j)]
-            progress.job_done()
-            progress.refresh()
+            tracking.set_fit_sink(None)
         progress.close()
         return records, t_pre
     ctx = mp.get_context("spawn")
@@ -152,18 +155,20 @@ def execute(plan: Plan, opts: StudyOptions, root: Path) -> tuple[list[Path], flo
             pool.submit(_pretrain_one, c, str(root), opts.data_root): i for i, c in enumerate(plan.pretrain)
         }
         evals: list[list[Future]] = [[] for _ in plan.pretrain]
+        jobs: dict[Future, Any] = {}
         pending, t_pre = set(pre), 0.0
         while pending:
             done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
             _drain(queue, progress)
             for fut in done:
-                if fut not in pre:
-                    progress.job_done()  # its error, if any, is raised below with the others'
+                if fut not in pre:  # its error, if any, is raised below with the others'
+                    progress.job_done(job_name(jobs[fut]), _fits(jobs[fut]))
                     continue
                 fut.result()  # a failed pretraining run stops the study here, with its own error
                 i = pre[fut]
                 progress.run_finished(names[i])
                 evals[i] = [pool.submit(run_job, j) for j in plan.evaluation[i]]
+                jobs.update(zip(evals[i], plan.evaluation[i], strict=True))
                 pending |= set(evals[i])
                 progress.jobs_queued()
                 t_pre = time.perf_counter() - t0
@@ -173,14 +178,20 @@ def execute(plan: Plan, opts: StudyOptions, root: Path) -> tuple[list[Path], flo
     return records, t_pre
 
 
+def _fits(job: Any) -> int:
+    """The cells of an evaluation job: one fit per (method, tuning seed)."""
+    return len(job.methods) * len(job.seeds)
+
+
 def _drain(queue: Any, progress: StudyProgress) -> None:
     import queue as q
 
     while True:
         try:
-            progress.report(*queue.get_nowait())
+            kind, *msg = queue.get_nowait()
         except q.Empty:
             return
+        (progress.report if kind == "steps" else progress.fits)(*msg)
 
 
 def run_study(opts: StudyOptions) -> tuple[list[Path], str]:

@@ -35,9 +35,9 @@ def test_study_end_to_end_resumes(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     opts = StudyOptions(rates=(0.0, 0.3), methods=("lp", "nmtune"), tasks=("mini-objects", "mini-objects-sketch"),
                         workers=1, pretrain_overrides=TINY_PRETRAIN, eval_overrides=TINY_EVAL, root=str(tmp_path))
     records, table = run_study(opts)
-    # the progress shows the stages: 2 runs x 4 steps reported by pretraining, then 2 evaluation jobs
+    # the progress shows the stages: 2 runs x 4 steps reported by pretraining, then 2 jobs x 2 methods
     assert shown[0][0].startswith("pretraining") and "8/8 steps" in shown[0][0] and "done in" in shown[0][0]
-    assert shown[0][1].startswith("evaluation") and "2/2 jobs" in shown[0][1] and "done in" in shown[0][1]
+    assert shown[0][1].startswith("evaluation") and "4/4 fits" in shown[0][1] and "done in" in shown[0][1]
     # 2 checkpoints x 2 methods x (1 ID + 1 OOD task) x 1 seed
     assert len(records) == 8 and all(p.is_file() for p in records)
     recs = [json.loads(p.read_text()) for p in records]

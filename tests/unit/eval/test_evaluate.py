@@ -278,3 +278,18 @@ def test_config_file_edited_mid_grid_changes_nothing(fake_tasks, tmp_path: Path,
     records = [json.loads(p.read_text()) for p in paths]
     assert len(records) == 2 and {r["task"]["name"] for r in records} == {"toy", "toy2"}
     assert [r["method"]["config"]["lp"]["lr"] for r in records] == [0.05, 0.05]
+
+
+def test_each_finished_cell_is_reported_to_the_fit_sink(fake_tasks, tmp_path: Path) -> None:
+    """A study's evaluation progress counts (method, seed) cells, skipped finished ones included."""
+    from nmlbench import tracking
+
+    seen: list[tuple] = []
+    tracking.set_fit_sink(lambda *msg: seen.append(msg))
+    try:
+        evaluate(["tinyresnet"], ["lp", "mlp"], "toys", [0, 1], tmp_path, _opts())
+        evaluate(["tinyresnet"], ["lp", "mlp"], "toys", [0, 1], tmp_path, _opts())  # all skipped
+    finally:
+        tracking.set_fit_sink(None)
+    assert [m[1:] for m in seen] == [(k, 4, 0) for k in (1, 2, 3, 4)] * 2
+    assert {m[0] for m in seen} == {"tinyresnet | toy"}

@@ -31,11 +31,11 @@ class Clock:
 
 
 def test_stages_and_honest_eta_while_pretraining() -> None:
-    """The mini study's shape: 3 runs x 400 steps on 2 workers, then 42 evaluation jobs."""
+    """The mini study's shape: 3 runs x 400 steps on 2 workers, then 42 evaluation fits."""
     clock, out = Clock(), io.StringIO()
     runs = ["a.mini_sym0_s0", "a.mini_sym10_s0", "a.mini_sym30_s0"]
     p = StudyProgress(runs, 42, file=out, disable=False, clock=clock)
-    assert "waiting" in p.lines()[0] and "0/42 jobs" in p.lines()[1]
+    assert "waiting" in p.lines()[0] and "0/42 fits" in p.lines()[1]
     for t in range(0, 101, 10):  # two runs in parallel, 1.2 steps/s each
         clock.t = float(t)
         p.report(runs[0], int(1.2 * t), 400, 0)
@@ -43,7 +43,7 @@ def test_stages_and_honest_eta_while_pretraining() -> None:
     pre, ev = p.lines()
     # 240 of 1,200 steps (the third run assumed as long as the others) at 2.4 steps/s: 400 s left
     assert pre.startswith("pretraining") and "240/1,200 steps" in pre and "ETA 6m40s" in pre
-    assert ev.startswith("evaluation") and "0/42 jobs" in ev and "waiting" in ev
+    assert ev.startswith("evaluation") and "0/42 fits" in ev and "waiting" in ev
     p.refresh()
     p.close()
     shown = out.getvalue()
@@ -69,13 +69,15 @@ def test_evaluation_eta_and_skipped_checkpoints() -> None:
     p.run_finished("new")
     assert "done in 50s" in p.lines()[0]
     p.jobs_queued()
-    for _ in range(4):
+    for k in range(1, 5):  # one job of 5 fits reports each as it finishes
         clock.t += 5
-        p.job_done()
-    assert "4/10 jobs" in p.lines()[1] and "ETA 30s" in p.lines()[1]
-    for _ in range(6):
-        p.job_done()
-    assert "done in" in p.lines()[1]
+        p.fits("ckpt | task-a", k, 5)
+    assert "4/10 fits" in p.lines()[1] and "ETA 30s" in p.lines()[1]
+    p.job_done("ckpt | task-a", 5)
+    p.fits("ckpt | task-a", 4, 5)  # a report that arrives late counts nothing twice
+    assert "5/10 fits" in p.lines()[1]
+    p.job_done("ckpt | task-b", 5)  # its reports never arrived: the finished job counts whole
+    assert "10/10 fits" in p.lines()[1] and "done in" in p.lines()[1]
 
 
 def test_worker_reports_reach_the_parent_through_the_queue(monkeypatch) -> None:
@@ -90,13 +92,16 @@ def test_worker_reports_reach_the_parent_through_the_queue(monkeypatch) -> None:
         rep = tracking.StepReporter("r", 0, 8, every_s=3600)
         for step in range(1, 9):
             rep(step)  # throttled: the first and the last are sent
+        tracking.report_fits("ckpt | task", 2, 3)  # an evaluation job's finished fits, tagged apart
     finally:
         tracking.set_progress_sink(None)
-    p = StudyProgress(["r"], 0, disable=True)
+        tracking.set_fit_sink(None)
+    p = StudyProgress(["r"], 3, disable=True)
     deadline = time.time() + 10
-    while p.runs["r"] != (8, 8, 0) and time.time() < deadline:
+    while (p.runs["r"] != (8, 8, 0) or not p.jobs) and time.time() < deadline:
         study_run._drain(q, p)
     assert p.runs["r"] == (8, 8, 0) and "8/8 steps" in p.lines()[0]
+    assert p.jobs == {"ckpt | task": 2} and "2/3 fits" in p.lines()[1]
 
 
 def test_fmt_duration() -> None:
