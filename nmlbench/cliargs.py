@@ -32,9 +32,12 @@ def _listed(tp: type, flag: str, rng: Range) -> Callable[[str], tuple[Any, ...]]
         if not items:
             raise UserError(f"{flag}: expected comma-separated {noun}, e.g. 0,1; got {text!r}")
         try:
-            return tuple(cast_value(t, tp, flag, rng) for t in items)
+            values = tuple(cast_value(t, tp, flag, rng) for t in items)
         except UserError as e:
             raise UserError(f"{e}; write comma-separated {noun}, e.g. 0,1") from None
+        if len(set(values)) != len(values):  # `--seeds 0,0` would run (and record) one cell twice
+            raise UserError(f"{flag}: {text!r} repeats a value; list each once")
+        return values
 
     parse.__name__ = f"{tp.__name__} list"
     return parse
