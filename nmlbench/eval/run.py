@@ -114,7 +114,9 @@ def plan_jobs(
     options: EvalOptions,
     cfg: EvalConfig | None = None,
 ) -> list[Job]:
-    """Group tasks by the ID task that trains them; one job per (model, train task).
+    """Group tasks by the ID task that trains them; one job per (model, train task), and per method
+    too on a dense train task: its methods share nothing (no feature cache), and minutes-long detector
+    fits as separate jobs keep parallel workers (study, submitit, SLURM) evenly busy.
 
     Jobs carry task refs (built-in names or absolute YAML paths), never file stems, so a user's task
     is found again wherever the job runs, and the resolved settings (`cfg`, read now if not given).
@@ -130,10 +132,12 @@ def plan_jobs(
     label = "custom" if s is None else getattr(s, "label", s.name)
     for train in groups:
         check_method_kinds(methods, api.get_task(train))
+    dense = {train: bool(getattr(api.get_task(train), "dense", False)) for train in groups}
     return [
-        Job(m, train, tuple(refs), tuple(methods), tuple(seeds), label, root, options, cfg)
+        Job(m, train, tuple(refs), batch, tuple(seeds), label, root, options, cfg)
         for m in models
         for train, refs in groups.items()
+        for batch in ([(x,) for x in methods] if dense[train] else [tuple(methods)])
     ]
 
 
@@ -175,12 +179,13 @@ def preflight(jobs: list[Job]) -> None:
 def check_methods(jobs: list[Job], cfg: EvalConfig) -> None:
     """Every method can run on every model (LoRA needs attention blocks, LEVI tap points) before the
     first record is written; else `--method lp,lora` on a CNN would write LP records, then fail."""
-    if not picky_methods(jobs[0].methods):
+    methods = list(dict.fromkeys(m for j in jobs for m in j.methods))
+    if not picky_methods(methods):
         return
     device = resolve_device(cfg.device)
     for model in dict.fromkeys(j.model for j in jobs):
         backbone = _backbone(model, cfg, device)  # kept in _LOADED: the first job reuses it
-        check_methods_on(backbone, jobs[0].methods, cfg)
+        check_methods_on(backbone, methods, cfg)
 
 
 def picky_methods(methods: Any) -> list[str]:
@@ -237,8 +242,8 @@ def run_job(job: Job) -> list[str]:
 
 
 def job_name(job: Job) -> str:
-    """A job's name in progress reports: its model and train task (unique within a grid)."""
-    return f"{job.model} | {job.train_task}"
+    """A job's name in progress reports: model, train task, methods (unique within a grid)."""
+    return f"{job.model} | {job.train_task} | {','.join(job.methods)}"
 
 
 def _backbone(ref: str, cfg: EvalConfig, device: str) -> Any:

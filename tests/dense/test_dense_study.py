@@ -86,3 +86,15 @@ def test_a_vit_preset_on_a_dense_suite_is_refused_before_pretraining(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "is a ViT" in err and "use a CNN" in err
     assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
+
+
+def test_dense_methods_are_planned_as_separate_jobs(dense_suite: Path, tmp_path: Path) -> None:
+    """A dense task's methods share nothing, so each is its own job: with 3 checkpoints x 3 methods on
+    2 workers the last of 3 three-fit jobs no longer runs alone for three fits."""
+    from nmlbench.eval import EvalOptions
+    from nmlbench.eval.run import plan_jobs
+
+    jobs = plan_jobs(["tinyresnet"], ["det-frozen", "det-ft"], str(dense_suite), [0, 1], str(tmp_path),
+                     EvalOptions(overrides=("pretrained=false",)))
+    assert [j.methods for j in jobs] == [("det-frozen",), ("det-ft",)]
+    assert all(len(j.report_tasks) == 2 and j.seeds == (0, 1) for j in jobs)

@@ -292,4 +292,4 @@ def test_each_finished_cell_is_reported_to_the_fit_sink(fake_tasks, tmp_path: Pa
     finally:
         tracking.set_fit_sink(None)
     assert [m[1:] for m in seen] == [(k, 4, 0) for k in (1, 2, 3, 4)] * 2
-    assert {m[0] for m in seen} == {"tinyresnet | toy"}
+    assert {m[0] for m in seen} == {"tinyresnet | toy | lp,mlp"}
