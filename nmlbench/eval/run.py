@@ -70,6 +70,11 @@ class Job:
     # runs must not change (or stop) the jobs still to come, here or on a SLURM node.
     cfg: EvalConfig | None = None
 
+    @property
+    def cells(self) -> int:
+        """Its (method, tuning seed) cells: one fit each, the unit a study's progress counts."""
+        return len(self.methods) * len(self.seeds)
+
 
 def tasks_api() -> Any:
     """The task stage's module (imported lazily so tests can stand in a small fake)."""
@@ -130,9 +135,10 @@ def plan_jobs(
         groups.setdefault(train, []).append(spec.ref)
     # results folder: a built-in suite's name, a user suite's name + short key, or 'custom'
     label = "custom" if s is None else getattr(s, "label", s.name)
-    for train in groups:
-        check_method_kinds(methods, api.get_task(train))
-    dense = {train: bool(getattr(api.get_task(train), "dense", False)) for train in groups}
+    train_specs = {train: api.get_task(train) for train in groups}
+    for spec in train_specs.values():
+        check_method_kinds(methods, spec)
+    dense = {train: bool(getattr(spec, "dense", False)) for train, spec in train_specs.items()}
     return [
         Job(m, train, tuple(refs), batch, tuple(seeds), label, root, options, cfg)
         for m in models
@@ -211,7 +217,7 @@ def run_job(job: Job) -> list[str]:
     out: list[str] = []
     task_labels = [tasks_api().get_task(t).label for t in job.report_tasks]
     model = model_label(job.model, cfg)
-    n_cells, finished = len(job.methods) * len(job.seeds), 0
+    finished = 0
     for method in job.methods:
         tuner = TUNERS.get(method)(method_config(cfg, TUNERS.get(method).config_key))
         key = config_key(cfg, tuner, model_modality(job.model, cfg))
@@ -224,7 +230,7 @@ def run_job(job: Job) -> list[str]:
             if all(is_complete(p) for p in paths):
                 log.info("skip %s %s %s s%d: finished", job.model, method, job.train_task, seed)
                 out += [str(p) for p in paths]
-                tracking.report_fits(job_name(job), finished, n_cells)
+                tracking.report_fits(job_name(job), finished, job.cells)
                 continue
             if backbone is None:
                 backbone = _backbone(job.model, cfg, resolve_device(cfg.device))
@@ -237,7 +243,7 @@ def run_job(job: Job) -> list[str]:
             if not config_written:  # beside the first record, never before: a refused grid writes nothing
                 write_text(config_path(job.root, job.suite, cfg), dump_config(cfg))
                 config_written = True
-            tracking.report_fits(job_name(job), finished, n_cells)
+            tracking.report_fits(job_name(job), finished, job.cells)
     return out
 
 

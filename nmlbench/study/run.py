@@ -127,7 +127,7 @@ def execute(plan: Plan, opts: StudyOptions, root: Path) -> tuple[list[Path], flo
     t0 = time.perf_counter()
     workers = opts.workers or (os.cpu_count() or 1)
     names = [Path(c).name for c in plan.ckpts]
-    progress = StudyProgress(names, sum(_fits(j) for jobs in plan.evaluation for j in jobs))
+    progress = StudyProgress(names, sum(j.cells for jobs in plan.evaluation for j in jobs))
     if workers <= 1:
         tracking.set_progress_sink(lambda *msg: (progress.report(*msg), progress.refresh()))
         tracking.set_fit_sink(lambda *msg: (progress.fits(*msg), progress.refresh()))
@@ -141,7 +141,7 @@ def execute(plan: Plan, opts: StudyOptions, root: Path) -> tuple[list[Path], flo
             records = []
             for j in (j for jobs in plan.evaluation for j in jobs):
                 records += [Path(p) for p in run_job(j)]
-                progress.job_done(job_name(j), _fits(j))
+                progress.job_done(job_name(j), j.cells)
                 progress.refresh()
         finally:
             tracking.set_progress_sink(None)
@@ -162,7 +162,7 @@ def execute(plan: Plan, opts: StudyOptions, root: Path) -> tuple[list[Path], flo
             _drain(queue, progress)
             for fut in done:
                 if fut not in pre:  # its error, if any, is raised below with the others'
-                    progress.job_done(job_name(jobs[fut]), _fits(jobs[fut]))
+                    progress.job_done(job_name(jobs[fut]), jobs[fut].cells)
                     continue
                 fut.result()  # a failed pretraining run stops the study here, with its own error
                 i = pre[fut]
@@ -176,11 +176,6 @@ def execute(plan: Plan, opts: StudyOptions, root: Path) -> tuple[list[Path], flo
         records = [Path(p) for futs in evals for f in futs for p in f.result()]
     progress.close()
     return records, t_pre
-
-
-def _fits(job: Any) -> int:
-    """The cells of an evaluation job: one fit per (method, tuning seed)."""
-    return len(job.methods) * len(job.seeds)
 
 
 def _drain(queue: Any, progress: StudyProgress) -> None:
